@@ -1,0 +1,83 @@
+# Gatehouse developer commands. `make dev` runs the app, `make test` runs every test.
+# Both work on a fresh clone with Python 3.11+ and make: the first run creates .venv from the
+# hashed lock files and, when DATABASE_URL is unset, starts an embedded PostgreSQL under .dev/.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+LOCK := requirements/dev.txt
+STAMP := $(VENV)/.installed-$(shell (sha256sum $(LOCK) 2>/dev/null || shasum -a 256 $(LOCK)) | cut -c1-16)
+APP := app.asgi:create_app
+WITH_DB := $(BIN)/python scripts/with_db.py --
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WORKERS ?= 4
+LITESTAR := $(BIN)/litestar --app $(APP)
+
+# Playwright drives this Chromium when set (CI and this machine use Debian's package);
+# otherwise Playwright's own browser (`make browsers` downloads it).
+PLAYWRIGHT_CHROMIUM_EXECUTABLE ?= $(shell command -v chromium 2>/dev/null || command -v chromium-browser 2>/dev/null)
+export PLAYWRIGHT_CHROMIUM_EXECUTABLE
+export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
+
+.PHONY: help dev test test-unit e2e lint fmt migrate migration worker serve lock browsers clean venv
+
+help: ## list the commands
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+venv: $(STAMP) ## create .venv and install the locked dependencies
+
+$(STAMP): $(LOCK)
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Gatehouse needs Python 3.11 or newer (set PYTHON=...)")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "Installing locked dependencies into $(VENV) ..."
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r $(LOCK)
+	@rm -f $(VENV)/.installed-* && touch $@
+
+dev: $(STAMP) ## run the app with auto-reload, an in-process worker and the dev mailbox
+	@$(BIN)/python scripts/dev.py --host $(HOST) --port $(PORT)
+
+test: $(STAMP) browsers ## run unit, integration and browser tests (embedded PostgreSQL unless DATABASE_URL is set)
+	@$(BIN)/pytest tests app/auth/core/tests e2e
+
+test-unit: $(STAMP) ## run the tests without the browser suite
+	@$(BIN)/pytest tests app/auth/core/tests
+
+e2e: $(STAMP) browsers ## run only the Playwright browser tests
+	@$(BIN)/pytest e2e
+
+lint: $(STAMP) ## ruff (lint + format check) and mypy on app/
+	@$(BIN)/ruff check app tests e2e scripts migrations
+	@$(BIN)/ruff format --check app tests e2e scripts migrations
+	@$(BIN)/mypy
+
+fmt: $(STAMP) ## format and auto-fix
+	@$(BIN)/ruff format app tests e2e scripts migrations
+	@$(BIN)/ruff check --fix app tests e2e scripts migrations
+
+migrate: $(STAMP) ## apply migrations to DATABASE_URL (or the embedded database)
+	@$(WITH_DB) $(BIN)/alembic upgrade head
+
+migration: $(STAMP) ## create a migration from model changes: make migration m="add widgets"
+	@test -n "$(m)" || (echo 'usage: make migration m="what changed"' && exit 2)
+	@$(WITH_DB) $(BIN)/alembic upgrade head
+	@$(WITH_DB) $(BIN)/alembic revision --autogenerate -m "$(m)"
+
+worker: $(STAMP) ## run a standalone background job worker
+	@$(WITH_DB) $(LITESTAR) worker
+
+serve: $(STAMP) ## production-style server: Granian with $(WORKERS) workers against DATABASE_URL
+	@$(WITH_DB) $(BIN)/granian --interface asgi --factory $(APP) --host $(HOST) --port $(PORT) --workers $(WORKERS) --no-access-log
+
+lock: $(STAMP) ## re-resolve pyproject.toml into the hashed lock files
+	@$(BIN)/uv pip compile pyproject.toml --generate-hashes --universal --python-version 3.11 --quiet -o requirements/base.txt
+	@$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --universal --python-version 3.11 --quiet -o requirements/dev.txt
+
+browsers: $(STAMP) ## make sure Playwright has a Chromium to drive
+	@if [ -z "$(PLAYWRIGHT_CHROMIUM_EXECUTABLE)" ]; then $(BIN)/playwright install chromium; fi
+
+clean: ## stop nothing, delete caches (keeps .venv and .dev)
+	@rm -rf .pytest_cache .mypy_cache .ruff_cache test-results

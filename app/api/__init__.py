@@ -1,0 +1,1 @@
+"""JSON API with personal access tokens (to come)."""

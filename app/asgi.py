@@ -1,0 +1,95 @@
+"""The application factory: `create_app()` builds a Gatehouse app from one `Settings` object.
+
+Nothing happens at import time: run it with `litestar --app app.asgi:create_app run` (what
+`make dev` does) or `granian --factory app.asgi:create_app` (what `make serve` does), or call it
+from a test with test settings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Litestar
+from litestar.config.allowed_hosts import AllowedHostsConfig
+from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import CacheControlHeader, State
+from litestar.exceptions import HTTPException
+from litestar.middleware import DefineMiddleware
+from litestar.static_files import create_static_files_router
+
+from app.auth.core.crypto import derive_key
+from app.cli import GatehouseCLI
+from app.db import build_db_config, build_db_plugin
+from app.health import healthz
+from app.jobs import dispatch_outbox
+from app.logging import RequestLoggingMiddleware, configure_logging
+from app.mail.routes import MailboxController
+from app.settings import Settings
+from app.web.errors import http_error_handler, unexpected_error_handler
+from app.web.routes import SiteController
+from app.web.security import CrossSiteRequestMiddleware, SecurityHeadersMiddleware, origin_of
+from app.web.templating import STATIC, build_template_config
+from app.worker import start_jobs, stop_jobs
+
+__all__ = ("create_app",)
+
+# Paths whose clients are not browsers with cookies (health probes, later the bearer-token API).
+NON_BROWSER_PREFIXES = ("/healthz", "/api/")
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """Build the app. Without `settings`, read them from the environment and `.env`."""
+    settings = settings or Settings()
+    configure_logging(settings)
+
+    route_handlers: list[Any] = [
+        SiteController,
+        healthz,
+        create_static_files_router(
+            path="/static",
+            directories=[STATIC],
+            name="static",
+            include_in_schema=False,
+            # URLs carry a content hash (see app.web.templating), so the files may be cached for good.
+            cache_control=CacheControlHeader(max_age=31_536_000, public=True),
+        ),
+    ]
+    if settings.dev_tools_enabled:
+        route_handlers.append(MailboxController)
+
+    app = Litestar(
+        route_handlers=route_handlers,
+        plugins=[
+            build_db_plugin(build_db_config(settings, after_commit=dispatch_outbox)),
+            GatehouseCLI(),
+        ],
+        template_config=build_template_config(settings),
+        csrf_config=CSRFConfig(
+            secret=derive_key(settings.secret, "gatehouse/csrf/v1").hex(),
+            cookie_name="__Host-csrftoken" if settings.cookies_secure else "csrftoken",
+            cookie_secure=settings.cookies_secure,
+            cookie_httponly=True,  # pages embed the token; scripts never need to read the cookie
+            cookie_samesite="lax",
+            header_name="x-csrftoken",
+            exclude=[f"^{prefix}" for prefix in NON_BROWSER_PREFIXES],
+        ),
+        allowed_hosts=AllowedHostsConfig(allowed_hosts=settings.hosts),
+        middleware=[
+            DefineMiddleware(
+                CrossSiteRequestMiddleware,
+                own_origin=origin_of(settings.base_url),
+                exclude_prefixes=NON_BROWSER_PREFIXES,
+            )
+        ],
+        exception_handlers={HTTPException: http_error_handler, Exception: unexpected_error_handler},
+        on_startup=[start_jobs],
+        on_shutdown=[stop_jobs],
+        request_max_body_size=settings.max_body_size,
+        state=State({"settings": settings, "flash_key": derive_key(settings.secret, "gatehouse/flash/v1")}),
+        logging_config=None,
+        openapi_config=None,
+        debug=False,
+    )
+    # Wrapped around the whole app (not per route) so 404s and other router errors get them too.
+    app.asgi_handler = SecurityHeadersMiddleware(RequestLoggingMiddleware(app.asgi_handler), settings)
+    return app

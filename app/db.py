@@ -1,0 +1,98 @@
+"""Database wiring: one async engine per process, one session per request, commit before the reply.
+
+Models inherit Advanced Alchemy's `UUIDv7AuditBase` (time-ordered UUID primary key, `created_at`,
+`updated_at`); `metadata` below is what Alembic compares the migrations against.
+
+A request's session is committed just before the response starts when the status is 2xx/3xx and
+rolled back otherwise. Work that must only happen once the data is safe (sending mail) waits in the
+session's outbox and is handed to the job queue right after that commit: see `app.jobs`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from advanced_alchemy.base import UUIDv7AuditBase, orm_registry
+from advanced_alchemy.config import AsyncSessionConfig
+from advanced_alchemy.extensions.litestar import EngineConfig, SQLAlchemyAsyncConfig, SQLAlchemyPlugin
+from advanced_alchemy.extensions.litestar._utils import delete_aa_scope_state, get_aa_scope_state
+
+if TYPE_CHECKING:
+    from litestar.types import Message, Scope
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from app.settings import Settings
+
+__all__ = ("Base", "build_db_config", "build_db_plugin", "metadata")
+
+log = structlog.get_logger(__name__)
+
+Base = UUIDv7AuditBase
+"""Base class of every Gatehouse model: UUIDv7 `id`, `created_at`, `updated_at`."""
+
+metadata = orm_registry.metadata
+"""All tables of the app (Alembic's target)."""
+
+SESSION_SCOPE_KEY = "_gatehouse_db_session"
+
+AfterCommit = Callable[["AsyncSession", "Scope"], Awaitable[None]]
+
+
+def build_db_config(settings: Settings, after_commit: AfterCommit | None = None) -> SQLAlchemyAsyncConfig:
+    """The Advanced Alchemy configuration for `settings`."""
+    return SQLAlchemyAsyncConfig(
+        connection_string=settings.sqlalchemy_url,
+        engine_config=EngineConfig(
+            echo=settings.db_echo,
+            pool_size=settings.db_pool_size,
+            # A pre-ping costs a round trip on every checkout; recycling old connections is enough.
+            pool_pre_ping=False,
+            pool_recycle=1800,
+        ),
+        session_config=AsyncSessionConfig(expire_on_commit=False),
+        session_scope_key=SESSION_SCOPE_KEY,
+        before_send_handler=_commit_before_reply(after_commit),
+        create_all=False,
+    )
+
+
+def build_db_plugin(config: SQLAlchemyAsyncConfig) -> SQLAlchemyPlugin:
+    """The Litestar plugin that provides `db_session` to handlers."""
+    return SQLAlchemyPlugin(config=config)
+
+
+def _commit_before_reply(after_commit: AfterCommit | None) -> Callable[[Message, Scope], Awaitable[None]]:
+    """Commit on 2xx/3xx, roll back otherwise, then run `after_commit` (the mail outbox).
+
+    Unlike Advanced Alchemy's stock autocommit handler, a failed commit is not swallowed: the error
+    propagates and the client gets a 500 instead of a success page for data that was never saved.
+    """
+
+    async def handler(message: Message, scope: Scope) -> None:
+        session: AsyncSession | None = get_aa_scope_state(scope, SESSION_SCOPE_KEY)
+        if session is None:
+            return
+        if message["type"] == "http.response.start":
+            try:
+                if 200 <= message["status"] < 400:
+                    await session.commit()
+                    if after_commit is not None:
+                        await after_commit(session, scope)
+                else:
+                    await session.rollback()
+            finally:
+                await session.close()
+                delete_aa_scope_state(scope, SESSION_SCOPE_KEY)
+        elif message["type"] == "http.disconnect":
+            await session.close()
+            delete_aa_scope_state(scope, SESSION_SCOPE_KEY)
+
+    return handler
+
+
+def outbox(session: AsyncSession) -> list[Any]:
+    """Jobs waiting for this session's transaction to commit."""
+    pending: list[Any] = session.info.setdefault("outbox", [])
+    return pending

@@ -1,0 +1,115 @@
+"""The dev mailbox: read what the app "sent" without a real mail server (dev and test only).
+
+`create_app` mounts these routes only when APP_ENV is dev or test, so in production every one of
+them is a plain 404.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from litestar import Controller, Request, Response, get, post
+from litestar.exceptions import NotFoundException
+from litestar.response import Template
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.mail.message import Mail, send_mail
+from app.mail.models import MailboxMessage
+from app.mail.render import parse_address
+from app.web.flash import flash
+from app.web.htmx import render, see_other
+
+MAILBOX_PAGE_SIZE = 100
+# The message's own HTML is shown in a sandboxed frame with a policy that allows its inline CSS
+# (mail clients need it) and nothing else: no scripts, no remote loads, no navigation.
+MESSAGE_HTML_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox; frame-ancestors 'self'"
+)
+
+
+class MailboxController(Controller):
+    """List, read and clear captured mail; send a test message through the real pipeline."""
+
+    path = "/dev/mailbox"
+    include_in_schema = False
+
+    @get("/", name="mailbox")
+    async def index(self, request: Request[Any, Any, Any], db_session: AsyncSession) -> Template:
+        """Newest messages first."""
+        messages = await _recent(db_session, to=request.query_params.get("to"))
+        return render(request, "dev/mailbox.html", messages=messages)
+
+    @get("/messages.json", name="mailbox_json")
+    async def as_json(self, db_session: AsyncSession, to: str | None = None) -> list[dict[str, Any]]:
+        """Messages as JSON (tests and scripts read mail from here), newest first."""
+        return [
+            {
+                "id": str(m.id),
+                "message_id": m.message_id,
+                "to": m.to_addr,
+                "from": m.from_addr,
+                "subject": m.subject,
+                "text": m.text_body,
+                "html": m.html_body,
+                "created_at": m.created_at.isoformat(),
+            }
+            for m in await _recent(db_session, to=to)
+        ]
+
+    @get("/{message_id:uuid}", name="mailbox_message")
+    async def show(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, message_id: UUID
+    ) -> Template:
+        """One message: headers, text part, and the HTML part in a sandboxed frame."""
+        return render(request, "dev/mailbox_message.html", message=await _get(db_session, message_id))
+
+    @get("/{message_id:uuid}/html", name="mailbox_message_html")
+    async def html(self, db_session: AsyncSession, message_id: UUID) -> Response[str]:
+        """The HTML part alone, for the frame on the message page."""
+        message = await _get(db_session, message_id)
+        return Response(
+            message.html_body,
+            media_type="text/html",
+            headers={"content-security-policy": MESSAGE_HTML_CSP, "x-frame-options": "SAMEORIGIN"},
+        )
+
+    @post("/clear", name="mailbox_clear")
+    async def clear(self, request: Request[Any, Any, Any], db_session: AsyncSession) -> Response[Any]:
+        """Delete every captured message."""
+        await db_session.execute(delete(MailboxMessage))
+        flash(request, "Mailbox emptied.", "success")
+        return see_other(request, "/dev/mailbox")
+
+    @post("/test", name="mailbox_test")
+    async def send_test(self, request: Request[Any, Any, Any], db_session: AsyncSession) -> Response[Any]:
+        """Queue a test message through the job queue and the configured backend."""
+        form = await request.form()
+        to = str(form.get("to") or "developer@example.com").strip()
+        try:
+            address = parse_address(to)
+        except ValueError:
+            flash(request, "That is not an address a message can be sent to.", "error")
+            return see_other(request, "/dev/mailbox")
+        send_mail(db_session, Mail(to=str(address), template="test_message", context={}))
+        flash(request, f"Test message queued for {address.addr_spec}.", "success")
+        return see_other(request, "/dev/mailbox")
+
+
+async def _recent(session: AsyncSession, to: str | None = None) -> list[MailboxMessage]:
+    query = select(MailboxMessage).order_by(MailboxMessage.created_at.desc()).limit(MAILBOX_PAGE_SIZE)
+    if to:
+        query = query.where(MailboxMessage.to_addr.ilike(f"%{_escape_like(to)}%", escape="\\"))
+    return list((await session.scalars(query)).all())
+
+
+async def _get(session: AsyncSession, message_id: UUID) -> MailboxMessage:
+    message = await session.get(MailboxMessage, message_id)
+    if message is None:
+        raise NotFoundException()
+    return message
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -1,0 +1,43 @@
+"""The `send_email` job and the worker resources it uses."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from app.jobs import job_cipher, unseal
+from app.mail.backends import build_backend
+from app.mail.message import Mail
+from app.mail.render import MailRenderer
+
+if TYPE_CHECKING:
+    from app.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+async def worker_startup(settings: Settings, ctx: dict[str, Any]) -> None:
+    """Open what jobs need once per worker: a small engine, the renderer, the mail backend."""
+    engine = create_async_engine(settings.sqlalchemy_url, pool_size=2, max_overflow=2)
+    ctx["engine"] = engine
+    ctx["cipher"] = job_cipher(settings)
+    ctx["renderer"] = MailRenderer(settings)
+    ctx["mail_backend"] = build_backend(settings, engine)
+
+
+async def worker_shutdown(ctx: dict[str, Any]) -> None:
+    """Close the worker's engine."""
+    engine = ctx.pop("engine", None)
+    if engine is not None:
+        await engine.dispose()
+
+
+async def send_email(ctx: dict[str, Any], *, sealed: str) -> str:
+    """Render and deliver one sealed `Mail`. Failures raise so SAQ retries with backoff."""
+    mail = Mail.from_payload(unseal(ctx["cipher"], sealed))
+    message = ctx["renderer"].build(mail)
+    await ctx["mail_backend"].deliver(message)
+    log.info("mail.delivered", template=mail.template, message_id=mail.message_id)
+    return mail.message_id

@@ -1,0 +1,1 @@
+"""Organizations, memberships and invitations (to come)."""

@@ -1,0 +1,211 @@
+"""The one settings object: every knob Gatehouse reads, from the environment or a `.env` file.
+
+Each field's docstring is what `.env.example` and the README's configuration table say about it;
+`tests/test_settings.py` checks that the three stay in step. Nothing here runs at import time:
+`create_app()` builds a `Settings()` (or takes one from a test).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cached_property
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["dev", "test", "prod"]
+
+# Values that show up in tutorials and `.env.example`; a production server must never run with them.
+_KNOWN_PLACEHOLDER_SECRETS = {"changeme", "secret", "dev", "development", "insecure", "replace-me"}
+_MIN_SECRET_BYTES = 32
+
+
+class Settings(BaseSettings):
+    """Gatehouse configuration. Environment variables use the upper-case field names."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    app_env: Environment = "prod"
+    """`dev`, `test` or `prod`. Anything but `prod` enables the dev mailbox and relaxed cookies."""
+
+    app_name: str = "Gatehouse"
+    """Product name shown in the page title, the header and mail."""
+
+    base_url: str = "http://localhost:8000"
+    """Public origin of the app. Links in mail are built from it, never from the request's Host."""
+
+    secret_key: SecretStr | None = None
+    """At least 32 random bytes (e.g. `python -c "import secrets; print(secrets.token_urlsafe(48))"`).
+    Signs CSRF and flash cookies and derives the job-payload encryption key. Required in prod."""
+
+    database_url: str = ""
+    """PostgreSQL URL. Unset under `make dev`/`make test`: an embedded server is started instead."""
+
+    db_pool_size: int = 10
+    """Connections kept open per app process."""
+
+    db_echo: bool = False
+    """Log every SQL statement (development aid)."""
+
+    saq_redis_url: str | None = None
+    """When set (e.g. `redis://127.0.0.1:6379/0`), background jobs use a Redis queue instead of PostgreSQL."""
+
+    saq_queue_name: str = "gatehouse"
+    """Name of the job queue; separate apps sharing a database or Redis need different names."""
+
+    saq_in_process_worker: bool | None = None
+    """Run the job worker inside the web process. Default: on in dev/test, off in prod (`make worker`)."""
+
+    saq_concurrency: int = 10
+    """Jobs one worker runs at the same time."""
+
+    mail_backend: Literal["smtp", "mailbox"] | None = None
+    """`smtp` delivers through SMTP_*; `mailbox` stores messages for /dev/mailbox. Default: mailbox outside prod."""
+
+    mail_from: str = "Gatehouse <no-reply@localhost>"
+    """From header of every message."""
+
+    mail_retry_delay: float = 5.0
+    """Seconds before the first retry of a failed delivery; later retries back off exponentially."""
+
+    mail_retries: int = 8
+    """Delivery attempts before a message is given up (and logged as lost)."""
+
+    smtp_host: str = "localhost"
+    """SMTP server host."""
+
+    smtp_port: int = 587
+    """SMTP server port (587 for STARTTLS, 465 for implicit TLS, 25 or a sink's port for plain)."""
+
+    smtp_username: str | None = None
+    """SMTP login; leave unset for servers that do not authenticate."""
+
+    smtp_password: SecretStr | None = None
+    """SMTP password."""
+
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    """`starttls` upgrades a plain connection, `tls` connects with TLS, `none` sends in the clear (local sinks only)."""
+
+    smtp_timeout: float = 20.0
+    """Seconds to wait for the SMTP server before a delivery attempt counts as failed."""
+
+    secure_cookies: bool | None = None
+    """`__Host-` cookie names and the Secure flag. Default: on in prod, off in dev/test (plain http://localhost)."""
+
+    trusted_proxies: list[str] = Field(default_factory=list)
+    """Addresses of reverse proxies whose X-Forwarded-For is believed (JSON list, e.g. `["10.0.0.1"]`)."""
+
+    allowed_hosts: list[str] = Field(default_factory=list)
+    """Host headers the app answers to (JSON list). Default: the host of BASE_URL plus localhost in dev/test."""
+
+    max_body_size: int = 1_048_576
+    """Largest request body in bytes; larger requests get 413."""
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Minimum level of log lines."""
+
+    log_json: bool | None = None
+    """Log as JSON lines. Default: on in prod, human-readable console lines elsewhere."""
+
+    @field_validator("base_url")
+    @classmethod
+    def _strip_trailing_slash(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise ValueError("BASE_URL must be an absolute http(s) URL such as https://app.example.com")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _refuse_weak_secrets_in_production(self) -> Settings:
+        """Production never starts on a missing, short or placeholder secret (requirement 89)."""
+        if self.app_env != "prod":
+            return self
+        key = self.secret_key.get_secret_value() if self.secret_key else ""
+        if not key:
+            raise ValueError("SECRET_KEY is required when APP_ENV=prod")
+        if key.lower() in _KNOWN_PLACEHOLDER_SECRETS or len(key.encode()) < _MIN_SECRET_BYTES:
+            raise ValueError(
+                f"SECRET_KEY must be at least {_MIN_SECRET_BYTES} random bytes, not a placeholder"
+            )
+        if not self.database_url:
+            raise ValueError("DATABASE_URL is required when APP_ENV=prod")
+        return self
+
+    @property
+    def is_dev(self) -> bool:
+        """True in the local development server."""
+        return self.app_env == "dev"
+
+    @property
+    def is_prod(self) -> bool:
+        """True in production."""
+        return self.app_env == "prod"
+
+    @property
+    def dev_tools_enabled(self) -> bool:
+        """Dev mailbox, mail previews and the like: dev and test only."""
+        return self.app_env in {"dev", "test"}
+
+    @property
+    def cookies_secure(self) -> bool:
+        """Whether cookies carry Secure and the `__Host-` prefix."""
+        return self.is_prod if self.secure_cookies is None else self.secure_cookies
+
+    @property
+    def run_worker_in_process(self) -> bool:
+        """Whether the web process also runs the job worker."""
+        return (not self.is_prod) if self.saq_in_process_worker is None else self.saq_in_process_worker
+
+    @property
+    def effective_mail_backend(self) -> Literal["smtp", "mailbox"]:
+        """The mail backend in use."""
+        if self.mail_backend:
+            return self.mail_backend
+        return "smtp" if self.is_prod else "mailbox"
+
+    @property
+    def logs_as_json(self) -> bool:
+        """Whether log lines are JSON."""
+        return self.is_prod if self.log_json is None else self.log_json
+
+    @property
+    def hosts(self) -> list[str]:
+        """Host names accepted in the Host header."""
+        if self.allowed_hosts:
+            return self.allowed_hosts
+        # The Host header carries the port when it is not the scheme's default.
+        url = urlsplit(self.base_url)
+        hosts = {url.netloc, url.hostname or "localhost"}
+        if not self.is_prod:
+            local = ("localhost", "127.0.0.1", "testserver.local")
+            hosts.update(local)
+            if url.port:
+                hosts.update(f"{name}:{url.port}" for name in local)
+        return sorted(hosts)
+
+    @cached_property
+    def secret(self) -> bytes:
+        """The secret key as bytes. Outside prod an unset key falls back to a fixed development key."""
+        if self.secret_key:
+            return self.secret_key.get_secret_value().encode()
+        # Dev and test only (prod is refused above): stable across reloads so cookies survive.
+        return hashlib.sha256(b"gatehouse-insecure-development-key").hexdigest().encode()
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """DATABASE_URL with the asyncpg driver SQLAlchemy uses."""
+        return _with_driver(self.database_url, "postgresql+asyncpg")
+
+    @property
+    def psycopg_url(self) -> str:
+        """DATABASE_URL in the plain form psycopg (the PostgreSQL job queue) uses."""
+        return _with_driver(self.database_url, "postgresql")
+
+
+def _with_driver(url: str, scheme: str) -> str:
+    if not url:
+        raise ValueError("DATABASE_URL is not set")
+    _, rest = url.split("://", 1)
+    return f"{scheme}://{rest}"

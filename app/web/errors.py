@@ -1,0 +1,75 @@
+"""Error pages: every HTTP error is a real page, an htmx fragment, or JSON for the API.
+
+A full page keeps the site's layout and navigation. For htmx requests the error is shown in the
+page's alert region instead of being swapped into whatever element asked (htmx 4 swaps error
+responses by default). Unexpected exceptions are logged with their traceback and answered with a
+generic 500 page: no stack trace or exception text ever reaches the client (requirement 95).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException
+from litestar.response import Template
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from app.web.htmx import is_htmx
+
+log = structlog.get_logger(__name__)
+
+TITLES = {
+    400: "Bad request",
+    403: "Not allowed",
+    404: "Page not found",
+    405: "Method not allowed",
+    413: "Request too large",
+    429: "Too many requests",
+    500: "Something went wrong",
+    503: "Temporarily unavailable",
+}
+DEDICATED_PAGES = frozenset({403, 404, 429, 500})
+# Headers of an HTTPException that may be passed on to the client.
+_FORWARDED_HEADERS = ("retry-after", "allow", "www-authenticate")
+
+
+def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    """Render an expected HTTP error (404, 403, 429, ...)."""
+    headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() in _FORWARDED_HEADERS}
+    return error_response(request, exc.status_code, headers=headers)
+
+
+def unexpected_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Log an unhandled exception and render the generic 500 page."""
+    log.exception("request.unhandled_error", method=request.method, path=request.url.path)
+    return error_response(request, HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+def error_response(
+    request: Request[Any, Any, Any], status: int, headers: dict[str, str] | None = None
+) -> Response[Any]:
+    """The error answer for `status` in the form the client asked for."""
+    title = TITLES.get(status, "Error")
+    if _wants_json(request):
+        return Response(
+            {"status": status, "error": title}, status_code=status, headers=headers, media_type=MediaType.JSON
+        )
+    context = {"status": status, "title": title}
+    if is_htmx(request):
+        # Show the message in the page's alert region, whatever element asked.
+        hx = {"HX-Retarget": "#flash", "HX-Reswap": "innerHTML", "Vary": "HX-Request"}
+        return Template(
+            "errors/_error.html", context=context, status_code=status, headers={**(headers or {}), **hx}
+        )
+    page = f"errors/{status}.html" if status in DEDICATED_PAGES else "errors/error.html"
+    return Template(page, context=context, status_code=status, headers=headers)
+
+
+def _wants_json(request: Request[Any, Any, Any]) -> bool:
+    path = request.url.path
+    accept = request.headers.get("accept", "")
+    return path.startswith(("/api/", "/healthz", "/dev/mailbox/messages.json")) or (
+        "application/json" in accept and "text/html" not in accept
+    )

@@ -1,0 +1,80 @@
+"""The job worker: in the web process during development, its own process in production.
+
+`make dev` runs the worker inside the app (one command, nothing else to start). Production runs
+`make worker` (`litestar --app app.asgi:create_app worker`) as separate processes, as many as
+the mail volume needs; the web processes then only enqueue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from saq import Worker
+
+from app.jobs import Jobs, build_queue
+from app.mail.tasks import send_email, worker_shutdown, worker_startup
+
+if TYPE_CHECKING:
+    from litestar import Litestar
+    from saq.queue import Queue
+
+    from app.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+TASKS = (send_email,)
+"""Every function a worker may run. Each must have its options declared in `app.jobs.task_options`."""
+
+
+def build_worker(queue: Queue, settings: Settings, *, handle_signals: bool) -> Worker[Any]:
+    """A worker for `queue` that runs `TASKS`."""
+    worker: Worker[Any] = Worker(
+        queue,
+        functions=list(TASKS),
+        concurrency=settings.saq_concurrency,
+        startup=partial(worker_startup, settings),
+        shutdown=worker_shutdown,
+        shutdown_grace_period_s=10,
+        poll_interval=0.5,
+    )
+    if not handle_signals:
+        # Inside the web process the server owns SIGINT/SIGTERM; it stops us through on_shutdown.
+        worker.SIGNALS = []
+    return worker
+
+
+async def start_jobs(app: Litestar) -> None:
+    """Startup hook: connect the queue, expose `app.state.jobs`, start the in-process worker if wanted."""
+    settings: Settings = app.state.settings
+    queue = build_queue(settings)
+    await queue.connect()
+    app.state.jobs = Jobs(queue, settings)
+    app.state.worker = None
+    if settings.run_worker_in_process:
+        worker = build_worker(queue, settings, handle_signals=False)
+        app.state.worker = worker
+        app.state.worker_task = asyncio.create_task(worker.start(), name="saq-worker")
+
+
+async def stop_jobs(app: Litestar) -> None:
+    """Shutdown hook: let running jobs finish (within the grace period), then disconnect."""
+    worker: Worker[Any] | None = app.state.get("worker")
+    if worker is not None:
+        worker.event.set()
+        await app.state.worker_task
+    jobs: Jobs | None = app.state.get("jobs")
+    if jobs is not None:
+        await jobs.queue.disconnect()
+
+
+async def run_worker(settings: Settings) -> None:
+    """Run a standalone worker until SIGINT/SIGTERM (the `litestar worker` command)."""
+    queue = build_queue(settings)
+    await queue.connect()
+    try:
+        await build_worker(queue, settings, handle_signals=True).start()
+    finally:
+        await queue.disconnect()
