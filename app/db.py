@@ -11,21 +11,22 @@ session's outbox and is handed to the job queue right after that commit: see `ap
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import structlog
 from advanced_alchemy.base import UUIDv7AuditBase, orm_registry
 from advanced_alchemy.config import AsyncSessionConfig
 from advanced_alchemy.extensions.litestar import EngineConfig, SQLAlchemyAsyncConfig, SQLAlchemyPlugin
 from advanced_alchemy.extensions.litestar._utils import delete_aa_scope_state, get_aa_scope_state
+from litestar.di import NamedDependency
+from sqlalchemy.ext.asyncio import AsyncSession
 
 if TYPE_CHECKING:
     from litestar.types import Message, Scope
-    from sqlalchemy.ext.asyncio import AsyncSession
 
     from app.settings import Settings
 
-__all__ = ("Base", "build_db_config", "build_db_plugin", "metadata")
+__all__ = ("Base", "DBSession", "build_db_config", "build_db_plugin", "metadata")
 
 log = structlog.get_logger(__name__)
 
@@ -34,6 +35,9 @@ Base = UUIDv7AuditBase
 
 metadata = orm_registry.metadata
 """All tables of the app (Alembic's target)."""
+
+DBSession: TypeAlias = NamedDependency[AsyncSession]
+"""Handler parameter type for the request's database session: `db_session: DBSession`."""
 
 SESSION_SCOPE_KEY = "_gatehouse_db_session"
 

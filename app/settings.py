@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     saq_concurrency: int = 10
     """Jobs one worker runs at the same time."""
 
+    saq_shutdown_grace: float = 1.0
+    """Seconds an in-process worker lets running jobs finish at shutdown (interrupted jobs are retried)."""
+
     mail_backend: Literal["smtp", "mailbox"] | None = None
     """`smtp` delivers through SMTP_*; `mailbox` stores messages for /dev/mailbox. Default: mailbox outside prod."""
 

@@ -37,7 +37,9 @@ def build_worker(queue: Queue, settings: Settings, *, handle_signals: bool) -> W
         concurrency=settings.saq_concurrency,
         startup=partial(worker_startup, settings),
         shutdown=worker_shutdown,
-        shutdown_grace_period_s=10,
+        # A standalone worker gets time to finish jobs on SIGTERM. In the web process a reload or
+        # Ctrl-C should be quick; an interrupted job is swept and retried by the next worker.
+        shutdown_grace_period_s=10 if handle_signals else settings.saq_shutdown_grace,
         poll_interval=0.5,
     )
     if not handle_signals:

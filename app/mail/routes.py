@@ -11,10 +11,12 @@ from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import DBSession
 from app.mail.message import Mail, send_mail
 from app.mail.models import MailboxMessage
 from app.mail.render import parse_address
@@ -36,13 +38,13 @@ class MailboxController(Controller):
     include_in_schema = False
 
     @get("/", name="mailbox")
-    async def index(self, request: Request[Any, Any, Any], db_session: AsyncSession) -> Template:
+    async def index(self, request: Request[Any, Any, Any], db_session: DBSession) -> Template:
         """Newest messages first."""
         messages = await _recent(db_session, to=request.query_params.get("to"))
         return render(request, "dev/mailbox.html", messages=messages)
 
     @get("/messages.json", name="mailbox_json")
-    async def as_json(self, db_session: AsyncSession, to: str | None = None) -> list[dict[str, Any]]:
+    async def as_json(self, db_session: DBSession, to: FromQuery[str | None] = None) -> list[dict[str, Any]]:
         """Messages as JSON (tests and scripts read mail from here), newest first."""
         return [
             {
@@ -60,13 +62,13 @@ class MailboxController(Controller):
 
     @get("/{message_id:uuid}", name="mailbox_message")
     async def show(
-        self, request: Request[Any, Any, Any], db_session: AsyncSession, message_id: UUID
+        self, request: Request[Any, Any, Any], db_session: DBSession, message_id: FromPath[UUID]
     ) -> Template:
         """One message: headers, text part, and the HTML part in a sandboxed frame."""
         return render(request, "dev/mailbox_message.html", message=await _get(db_session, message_id))
 
     @get("/{message_id:uuid}/html", name="mailbox_message_html")
-    async def html(self, db_session: AsyncSession, message_id: UUID) -> Response[str]:
+    async def html(self, db_session: DBSession, message_id: FromPath[UUID]) -> Response[str]:
         """The HTML part alone, for the frame on the message page."""
         message = await _get(db_session, message_id)
         return Response(
@@ -76,14 +78,14 @@ class MailboxController(Controller):
         )
 
     @post("/clear", name="mailbox_clear")
-    async def clear(self, request: Request[Any, Any, Any], db_session: AsyncSession) -> Response[Any]:
+    async def clear(self, request: Request[Any, Any, Any], db_session: DBSession) -> Response[Any]:
         """Delete every captured message."""
         await db_session.execute(delete(MailboxMessage))
         flash(request, "Mailbox emptied.", "success")
         return see_other(request, "/dev/mailbox")
 
     @post("/test", name="mailbox_test")
-    async def send_test(self, request: Request[Any, Any, Any], db_session: AsyncSession) -> Response[Any]:
+    async def send_test(self, request: Request[Any, Any, Any], db_session: DBSession) -> Response[Any]:
         """Queue a test message through the job queue and the configured backend."""
         form = await request.form()
         to = str(form.get("to") or "developer@example.com").strip()

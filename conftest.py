@@ -1,0 +1,8 @@
+"""Shared pytest fixtures for `tests/`, `app/auth/core/tests/` and `e2e/` (see tests/support/)."""
+
+import os
+
+# pgserver looks for a runtime directory; give it one instead of a warning.
+os.environ.setdefault("XDG_RUNTIME_DIR", f"/tmp/runtime-{os.getuid()}")
+
+pytest_plugins = ["tests.support.database", "tests.support.web", "tests.support.mail"]

@@ -1,0 +1,1 @@
+"""Test fixtures: a real PostgreSQL database, the app, an HTTP client, the dev mailbox, an SMTP sink."""

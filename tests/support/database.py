@@ -1,0 +1,132 @@
+"""A real PostgreSQL for the tests, built by running the Alembic migrations.
+
+DATABASE_URL names the server to use (CI points it at the machine's PostgreSQL); without it the
+embedded server under `.dev/pg` is started. Tests never touch the database DATABASE_URL names:
+they create `<name>_test` next to it (or TEST_DATABASE_NAME), drop and rebuild it once per run,
+and empty every table before each test that asks for `db`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+
+from app.models import metadata
+from app.settings import Settings
+from scripts.embedded_pg import database_name, ensure_database, start_embedded_server, with_database
+
+TEST_SECRET = "test-secret-key-" + "x" * 40
+# SAQ's bookkeeping tables survive between tests; its job rows do not.
+QUEUE_TABLES = ("saq_jobs", "saq_stats")
+
+
+def server_url() -> str:
+    """URL of the PostgreSQL server the tests run against."""
+    return os.environ.get("DATABASE_URL") or start_embedded_server()
+
+
+def test_database_name(url: str, suffix: str = "test") -> str:
+    """`<name>_test` beside the configured database, or TEST_DATABASE_NAME."""
+    explicit = os.environ.get("TEST_DATABASE_NAME")
+    if explicit:
+        return explicit if suffix == "test" else f"{explicit}_{suffix}"
+    base = database_name(url) if os.environ.get("DATABASE_URL") else "gatehouse"
+    base = base.removesuffix("_test") or "gatehouse"
+    return f"{base}_{suffix}"
+
+
+@contextmanager
+def database_env(url: str) -> Iterator[None]:
+    """Point DATABASE_URL at `url` for code (Alembic) that reads it from the environment."""
+    previous = os.environ.get("DATABASE_URL")
+    os.environ["DATABASE_URL"] = url
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("DATABASE_URL", None)
+        else:
+            os.environ["DATABASE_URL"] = previous
+
+
+def alembic_config() -> Config:
+    """The project's Alembic configuration."""
+    return Config("alembic.ini")
+
+
+def fresh_database(suffix: str = "test") -> str:
+    """Drop and recreate a scratch database, migrate it to head, return its URL."""
+    server = server_url()
+    name = test_database_name(server, suffix)
+    ensure_database(with_database(server, "postgres"), name, recreate=True)
+    url = with_database(server, name)
+    with database_env(url):
+        command.upgrade(alembic_config(), "head")
+    return url
+
+
+def make_settings(database_url: str, **overrides: object) -> Settings:
+    """Settings for a test app: test mode, mailbox backend, fast retries, no `.env`."""
+    values: dict[str, object] = {
+        "app_env": "test",
+        "database_url": database_url,
+        "base_url": "http://testserver.local",
+        "secret_key": TEST_SECRET,
+        "mail_backend": "mailbox",
+        "mail_retry_delay": 0.2,
+        "saq_redis_url": os.environ.get("SAQ_REDIS_URL") or None,
+        "saq_queue_name": f"gatehouse-test-{os.getpid()}",
+        "log_level": "WARNING",
+        "saq_shutdown_grace": 0,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    """The migrated test database, rebuilt once per test run."""
+    return fresh_database()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    """Settings of the app under test."""
+    return make_settings(database_url)
+
+
+@pytest.fixture(scope="session")
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """An engine on the test database for fixtures and assertions."""
+    engine = create_async_engine(settings.sqlalchemy_url, pool_size=5)
+    yield engine
+    await engine.dispose()
+
+
+async def empty_all_tables(engine: AsyncEngine) -> None:
+    """Remove every row the app or its queue wrote, keeping the schema."""
+    async with engine.begin() as conn:
+        existing = set(
+            (
+                await conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))
+            ).scalars()
+        )
+        tables = [t.name for t in metadata.sorted_tables if t.name in existing]
+        tables += [t for t in QUEUE_TABLES if t in existing]
+        if tables:
+            await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+async def db(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """A session on an emptied test database: each test starts from no rows at all."""
+    await empty_all_tables(engine)
+    async with AsyncSession(engine, expire_on_commit=False) as session:
+        yield session
