@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     saq_concurrency: int = 10
     """Jobs one worker runs at the same time."""
 
-    saq_shutdown_grace: float = 1.0
+    saq_shutdown_grace: int = 1
     """Seconds an in-process worker lets running jobs finish at shutdown (interrupted jobs are retried)."""
 
     mail_backend: Literal["smtp", "mailbox"] | None = None

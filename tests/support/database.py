@@ -32,7 +32,7 @@ def server_url() -> str:
     return os.environ.get("DATABASE_URL") or start_embedded_server()
 
 
-def test_database_name(url: str, suffix: str = "test") -> str:
+def scratch_database_name(url: str, suffix: str = "test") -> str:
     """`<name>_test` beside the configured database, or TEST_DATABASE_NAME."""
     explicit = os.environ.get("TEST_DATABASE_NAME")
     if explicit:
@@ -64,7 +64,7 @@ def alembic_config() -> Config:
 def fresh_database(suffix: str = "test") -> str:
     """Drop and recreate a scratch database, migrate it to head, return its URL."""
     server = server_url()
-    name = test_database_name(server, suffix)
+    name = scratch_database_name(server, suffix)
     ensure_database(with_database(server, "postgres"), name, recreate=True)
     url = with_database(server, name)
     with database_env(url):
