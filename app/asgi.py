@@ -57,10 +57,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
     if settings.dev_tools_enabled:
         route_handlers.append(MailboxController)
 
+    db_config = build_db_config(settings, after_commit=dispatch_outbox)
     app = Litestar(
         route_handlers=route_handlers,
         plugins=[
-            build_db_plugin(build_db_config(settings, after_commit=dispatch_outbox)),
+            build_db_plugin(db_config),
             GatehouseCLI(),
         ],
         template_config=build_template_config(settings),
@@ -85,7 +86,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         on_startup=[start_jobs],
         on_shutdown=[stop_jobs],
         request_max_body_size=settings.max_body_size,
-        state=State({"settings": settings, "flash_key": derive_key(settings.secret, "gatehouse/flash/v1")}),
+        state=State(
+            {
+                "settings": settings,
+                "db_config": db_config,
+                "flash_key": derive_key(settings.secret, "gatehouse/flash/v1"),
+            }
+        ),
         logging_config=None,
         openapi_config=None,
         debug=False,

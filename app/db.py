@@ -39,14 +39,12 @@ metadata = orm_registry.metadata
 DBSession: TypeAlias = NamedDependency[AsyncSession]
 """Handler parameter type for the request's database session: `db_session: DBSession`."""
 
-SESSION_SCOPE_KEY = "_gatehouse_db_session"
-
 AfterCommit = Callable[["AsyncSession", "Scope"], Awaitable[None]]
 
 
 def build_db_config(settings: Settings, after_commit: AfterCommit | None = None) -> SQLAlchemyAsyncConfig:
     """The Advanced Alchemy configuration for `settings`."""
-    return SQLAlchemyAsyncConfig(
+    config = SQLAlchemyAsyncConfig(
         connection_string=settings.sqlalchemy_url,
         engine_config=EngineConfig(
             echo=settings.db_echo,
@@ -56,10 +54,13 @@ def build_db_config(settings: Settings, after_commit: AfterCommit | None = None)
             pool_recycle=1800,
         ),
         session_config=AsyncSessionConfig(expire_on_commit=False),
-        session_scope_key=SESSION_SCOPE_KEY,
-        before_send_handler=_commit_before_reply(after_commit),
         create_all=False,
+        set_default_exception_handler=False,
     )
+    # Advanced Alchemy makes the scope key unique per config (a second app in one process gets
+    # `..._1`), so the handler must be built with the key the config actually uses.
+    config.before_send_handler = _commit_before_reply(config.session_scope_key, after_commit)
+    return config
 
 
 def build_db_plugin(config: SQLAlchemyAsyncConfig) -> SQLAlchemyPlugin:
@@ -67,7 +68,9 @@ def build_db_plugin(config: SQLAlchemyAsyncConfig) -> SQLAlchemyPlugin:
     return SQLAlchemyPlugin(config=config)
 
 
-def _commit_before_reply(after_commit: AfterCommit | None) -> Callable[[Message, Scope], Awaitable[None]]:
+def _commit_before_reply(
+    scope_key: str, after_commit: AfterCommit | None
+) -> Callable[[Message, Scope], Awaitable[None]]:
     """Commit on 2xx/3xx, roll back otherwise, then run `after_commit` (the mail outbox).
 
     Unlike Advanced Alchemy's stock autocommit handler, a failed commit is not swallowed: the error
@@ -75,7 +78,7 @@ def _commit_before_reply(after_commit: AfterCommit | None) -> Callable[[Message,
     """
 
     async def handler(message: Message, scope: Scope) -> None:
-        session: AsyncSession | None = get_aa_scope_state(scope, SESSION_SCOPE_KEY)
+        session: AsyncSession | None = get_aa_scope_state(scope, scope_key)
         if session is None:
             return
         if message["type"] == "http.response.start":
@@ -88,10 +91,10 @@ def _commit_before_reply(after_commit: AfterCommit | None) -> Callable[[Message,
                     await session.rollback()
             finally:
                 await session.close()
-                delete_aa_scope_state(scope, SESSION_SCOPE_KEY)
+                delete_aa_scope_state(scope, scope_key)
         elif message["type"] == "http.disconnect":
             await session.close()
-            delete_aa_scope_state(scope, SESSION_SCOPE_KEY)
+            delete_aa_scope_state(scope, scope_key)
 
     return handler
 

@@ -19,7 +19,7 @@ async def check_health(app: Litestar) -> dict[str, str]:
 
 
 async def _database(app: Litestar) -> None:
-    async with app.state.db_engine.connect() as conn:
+    async with app.state.db_config.get_engine().connect() as conn:
         await conn.execute(text("SELECT 1"))
 
 

@@ -82,6 +82,7 @@ class Jobs:
     async def enqueue(self, job: PendingJob) -> Job | None:
         """Put `job` on the queue now (callers inside a request use `defer` instead)."""
         options = task_options(job.task, self.settings)
+        await self.queue.connect()  # a no-op once connected; retries after a failed startup
         kwargs = dict(job.kwargs)
         if job.sealed:
             kwargs["sealed"] = seal(self.cipher, job.sealed)
@@ -101,6 +102,7 @@ class Jobs:
 
     async def ping(self) -> None:
         """Raise unless the queue's backend answers."""
+        await self.queue.connect()
         await self.queue.count("queued")
 
 

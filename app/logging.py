@@ -43,7 +43,8 @@ def configure_logging(settings: Settings) -> None:
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        cache_logger_on_first_use=True,
+        # Not cached: tests build apps with different log levels in one process.
+        cache_logger_on_first_use=False,
     )
     handler = logging.StreamHandler()
     handler.setFormatter(

@@ -1,6 +1,20 @@
 """Every model of the app, imported in one place so Alembic and tests see the whole schema."""
 
+from __future__ import annotations
+
+from typing import Any
+
 from app.db import metadata
 from app.mail.models import MailboxMessage
 
-__all__ = ("MailboxMessage", "metadata")
+__all__ = ("MailboxMessage", "include_object", "metadata")
+
+# Tables the app does not own: SAQ creates and migrates its queue tables itself.
+EXTERNAL_TABLE_PREFIXES = ("saq_",)
+
+
+def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    """Alembic filter: leave tables we do not own (and their indexes) out of autogenerate."""
+    table = getattr(obj, "table", None)
+    table_name = name if type_ == "table" else getattr(table, "name", "")
+    return not (table_name or "").startswith(EXTERNAL_TABLE_PREFIXES)

@@ -52,9 +52,14 @@ async def start_jobs(app: Litestar) -> None:
     """Startup hook: connect the queue, expose `app.state.jobs`, start the in-process worker if wanted."""
     settings: Settings = app.state.settings
     queue = build_queue(settings)
-    await queue.connect()
     app.state.jobs = Jobs(queue, settings)
     app.state.worker = None
+    try:
+        await queue.connect()
+    except Exception:
+        # Serve pages anyway: /healthz reports the queue as down and enqueueing retries the connection.
+        log.exception("queue.unavailable_at_startup")
+        return
     if settings.run_worker_in_process:
         worker = build_worker(queue, settings, handle_signals=False)
         app.state.worker = worker
@@ -69,7 +74,10 @@ async def stop_jobs(app: Litestar) -> None:
         await app.state.worker_task
     jobs: Jobs | None = app.state.get("jobs")
     if jobs is not None:
-        await jobs.queue.disconnect()
+        try:
+            await jobs.queue.disconnect()
+        except Exception:  # the backend is already gone; nothing left to close cleanly
+            log.warning("queue.disconnect_failed", exc_info=True)
 
 
 async def run_worker(settings: Settings) -> None:

@@ -9,27 +9,16 @@ from __future__ import annotations
 import asyncio
 import os
 from logging.config import fileConfig
-from typing import Any
 
 from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.models import metadata
+from app.models import include_object, metadata
 
 config = context.config
 if config.config_file_name is not None and not config.attributes.get("connection"):
     fileConfig(config.config_file_name)
-
-# Tables the app does not own: SAQ creates and migrates its queue tables itself.
-EXTERNAL_TABLE_PREFIXES = ("saq_",)
-
-
-def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
-    """Leave tables we do not own (and their indexes) out of autogenerate."""
-    table = getattr(obj, "table", None)
-    table_name = name if type_ == "table" else getattr(table, "name", "")
-    return not (table_name or "").startswith(EXTERNAL_TABLE_PREFIXES)
 
 
 def database_url() -> str:

@@ -61,7 +61,7 @@ class MailRenderer:
         subject, text, html = self.render_parts(mail.template, mail.context)
         message = EmailMessage()
         message["From"] = self.settings.mail_from
-        message["To"] = mail.to
+        message["To"] = parse_address(mail.to)
         message["Subject"] = subject
         message["Date"] = formatdate(localtime=False, usegmt=True)
         message["Message-ID"] = f"<{mail.message_id}@{self.domain}>"

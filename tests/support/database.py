@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import pytest
@@ -67,9 +68,19 @@ def fresh_database(suffix: str = "test") -> str:
     name = scratch_database_name(server, suffix)
     ensure_database(with_database(server, "postgres"), name, recreate=True)
     url = with_database(server, name)
-    with database_env(url):
-        command.upgrade(alembic_config(), "head")
+    migrate(url, "head")
     return url
+
+
+def migrate(url: str, revision: str, *, downgrade: bool = False) -> None:
+    """Run Alembic against `url`. In a thread: migrations run their own event loop."""
+
+    def run() -> None:
+        with database_env(url):
+            (command.downgrade if downgrade else command.upgrade)(alembic_config(), revision)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(run).result()
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:
