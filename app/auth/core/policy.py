@@ -1,0 +1,197 @@
+"""Every security number Gatehouse uses, in one frozen object.
+
+The defaults are the project's policy (docs/security-posture.md is generated from this module and
+a test fails when the two disagree). A deployment may override values through settings, but
+`SecurityPolicy.__post_init__` refuses anything below the hard floors, so a typo in an environment
+variable cannot quietly weaken the app. Durations are `timedelta`s; counts are ints.
+
+Bracketed numbers in the comments are items of the project's security requirements.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import timedelta
+
+__all__ = ("DEFAULT_POLICY", "Argon2Profile", "PolicyError", "SecurityPolicy", "describe")
+
+
+class PolicyError(ValueError):
+    """A policy value is outside what the project allows."""
+
+
+@dataclass(frozen=True)
+class Argon2Profile:
+    """argon2id cost parameters: time cost, memory in KiB, parallelism."""
+
+    time_cost: int
+    memory_kib: int
+    parallelism: int
+
+    def meets_owasp_floor(self) -> bool:
+        """True when the profile is at least as strong as one of OWASP's argon2id rows [1]."""
+        # OWASP rows (m KiB, t): any of them with p=1 is acceptable; more is stronger.
+        rows = ((47_104, 1), (19_456, 2), (12_288, 3), (9_216, 4), (7_168, 5))
+        return any(self.memory_kib >= m and self.time_cost >= t for m, t in rows)
+
+
+PRODUCTION_ARGON2 = Argon2Profile(time_cost=3, memory_kib=65_536, parallelism=4)
+"""argon2-cffi's RFC 9106 low-memory profile: the default in every environment but tests [1]."""
+
+FAST_TEST_ARGON2 = Argon2Profile(time_cost=1, memory_kib=8, parallelism=1)
+"""Only for the test suite, where thousands of hashes must be cheap. Never valid in production."""
+
+
+@dataclass(frozen=True)
+class SecurityPolicy:
+    """The numbers. Read the field docstrings for what each one governs."""
+
+    # --- passwords [1]-[6]
+    argon2: Argon2Profile = PRODUCTION_ARGON2
+    """Cost of new password hashes; older hashes are upgraded at the next sign-in [2]."""
+    password_min_length: int = 12
+    """Fewest code points (after NFKC) a new password may have [4]."""
+    password_max_length: int = 128
+    """Most code points a password may have; longer ones get an error, never truncation [4]."""
+    password_hashing_concurrency: int = 4
+    """Hashes computed at once per process; more wait, so a burst of sign-ins cannot starve the app."""
+
+    # --- sign-in throttling and rate limits [11]-[13]
+    login_free_failures: int = 5
+    """Consecutive failures on one account before delays start [11]."""
+    login_first_delay: timedelta = timedelta(seconds=1)
+    """Delay after the first failure beyond the free ones; it doubles with each further failure."""
+    login_max_delay: timedelta = timedelta(minutes=15)
+    """Longest delay between attempts on one account."""
+    login_hard_cap: int = 100
+    """Consecutive failures after which only a password reset by email unlocks the account [11]."""
+    ip_auth_posts_per_minute: int = 10
+    """POSTs per minute one client address may make to each authentication endpoint [13]."""
+    emails_per_address_per_hour: int = 5
+    """Mails one address may be sent per hour by the email-sending endpoints [13]."""
+    emails_per_ip_per_hour: int = 20
+    """Mail-sending requests one client address may make per hour [13]."""
+
+    # --- sessions [17]-[25]
+    session_token_bytes: int = 32
+    """Random bytes in a session token (256 bits); only its SHA-256 is stored [17]."""
+    session_idle_timeout: timedelta = timedelta(minutes=30)
+    """A session unused for this long ends [20]."""
+    session_absolute_timeout: timedelta = timedelta(hours=12)
+    """A session ends this long after it started, used or not [20]."""
+    session_touch_interval: timedelta = timedelta(minutes=1)
+    """`last_seen_at` is written at most this often, so most requests only read."""
+    max_sessions_per_user: int = 20
+    """Sessions one user may hold; starting another ends the oldest [25]."""
+
+    # --- remember-me and trusted devices [26][27]
+    remember_me_lifetime: timedelta = timedelta(days=30)
+    """How long "remember me" keeps a browser signed in [26]."""
+    remember_me_race_grace: timedelta = timedelta(seconds=30)
+    """Two tabs may present the just-rotated validator this long after rotation without it counting as theft."""
+    trusted_device_lifetime: timedelta = timedelta(days=30)
+    """How long a browser may skip the second factor [27]."""
+
+    # --- step-up [28]
+    sudo_window: timedelta = timedelta(minutes=15)
+    """How long a re-authentication allows sensitive actions; activity does not extend it [28]."""
+
+    # --- email-delivered tokens [32][33][36][41][44]
+    email_token_bytes: int = 32
+    """Random bytes in a link token (256 bits); only its SHA-256 is stored."""
+    confirmation_link_ttl: timedelta = timedelta(hours=24)
+    """Lifetime of the link in a confirmation mail [32]."""
+    confirmation_code_ttl: timedelta = timedelta(minutes=10)
+    """Lifetime of the code in a confirmation mail [33]."""
+    code_digits: int = 6
+    """Digits in a code typed from a mail (confirmation, magic link)."""
+    code_max_attempts: int = 5
+    """Wrong tries a single code survives [33]."""
+    password_reset_ttl: timedelta = timedelta(minutes=60)
+    """Lifetime of a password-reset link [36]."""
+    magic_link_ttl: timedelta = timedelta(minutes=10)
+    """Lifetime of a sign-in link and its code [42]."""
+    email_change_ttl: timedelta = timedelta(hours=24)
+    """Lifetime of the link sent to a new address [45]."""
+
+    # --- second factors [47]-[58]
+    totp_valid_window: int = 1
+    """Time steps accepted either side of now [47]."""
+    mfa_max_failures: int = 5
+    """Wrong second-factor codes before the MFA lock."""
+    mfa_lock_duration: timedelta = timedelta(minutes=15)
+    """How long the MFA lock lasts."""
+    backup_code_count: int = 10
+    """Backup codes per set."""
+    pending_login_ttl: timedelta = timedelta(minutes=10)
+    """How long a "password ok, second factor pending" state lives [16]."""
+    passkey_challenge_ttl: timedelta = timedelta(minutes=5)
+    """Lifetime of a WebAuthn challenge [54]."""
+    max_passkeys_per_user: int = 10
+    """Passkeys one user may register."""
+
+    # --- organizations, admin, audit, API
+    invitation_ttl: timedelta = timedelta(days=7)
+    """Lifetime of an organization invitation [72]."""
+    impersonation_max: timedelta = timedelta(minutes=30)
+    """Longest an impersonation session lives [75]."""
+    audit_metadata_max_bytes: int = 8_192
+    """Largest JSON metadata one audit event may carry."""
+    audit_retention: timedelta = timedelta(days=365)
+    """How long audit events are kept."""
+    api_token_default_ttl: timedelta = timedelta(days=90)
+    """Default lifetime of a personal access token [77]."""
+    request_body_max_bytes: int = 1_048_576
+    """Largest request body on HTML form routes."""
+
+    def __post_init__(self) -> None:
+        """Refuse values below the hard floors."""
+        if self.password_min_length < 8:
+            raise PolicyError("password_min_length has a hard floor of 8 [4]")
+        if self.password_max_length < 64:
+            raise PolicyError("password_max_length must allow at least 64 characters [4]")
+        if self.session_token_bytes < 16 or self.email_token_bytes < 16:
+            raise PolicyError("tokens need at least 128 bits [17][32]")
+        if self.session_idle_timeout > self.session_absolute_timeout:
+            raise PolicyError("the idle timeout cannot exceed the absolute timeout")
+        if self.remember_me_lifetime > timedelta(days=30):
+            raise PolicyError("remember-me may last at most 30 days [26]")
+        if self.login_hard_cap > 100:
+            raise PolicyError("at most 100 consecutive failures per account [11]")
+        if self.code_digits < 6:
+            raise PolicyError("codes need at least 6 digits")
+
+    def for_production(self) -> SecurityPolicy:
+        """This policy, checked for production use (refuses the fast test hashing profile)."""
+        if not self.argon2.meets_owasp_floor():
+            raise PolicyError("argon2 parameters are below the OWASP floor (m=19 MiB, t=2, p=1) [1]")
+        return self
+
+
+DEFAULT_POLICY = SecurityPolicy()
+
+
+def describe(policy: SecurityPolicy = DEFAULT_POLICY) -> list[tuple[str, str, str]]:
+    """(name, value, explanation) for every number, in declaration order (for the docs table)."""
+    import ast
+    import inspect
+
+    docs: dict[str, str] = {}
+    source = ast.parse(inspect.getsource(SecurityPolicy))
+    body = source.body[0].body  # type: ignore[attr-defined]
+    for node, following in zip(body, [*body[1:], None], strict=True):
+        if isinstance(node, ast.AnnAssign) and isinstance(following, ast.Expr):
+            docs[node.target.id] = " ".join(str(following.value.value).split())  # type: ignore[attr-defined]
+    return [(f.name, _format(getattr(policy, f.name)), docs.get(f.name, "")) for f in fields(policy)]
+
+
+def _format(value: object) -> str:
+    if isinstance(value, timedelta):
+        seconds = int(value.total_seconds())
+        for unit, size in (("days", 86_400), ("h", 3_600), ("min", 60)):
+            if seconds >= size and seconds % size == 0:
+                return f"{seconds // size} {unit}"
+        return f"{seconds} s"
+    if isinstance(value, Argon2Profile):
+        return f"argon2id t={value.time_cost}, m={value.memory_kib // 1024} MiB, p={value.parallelism}"
+    return str(value)

@@ -1,0 +1,66 @@
+"""The policy object: production defaults meet the floors, and weaker values are refused."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from app.auth.core.policy import (
+    DEFAULT_POLICY,
+    FAST_TEST_ARGON2,
+    Argon2Profile,
+    PolicyError,
+    SecurityPolicy,
+    describe,
+)
+
+
+def test_default_policy_is_fit_for_production() -> None:
+    assert DEFAULT_POLICY.for_production() is DEFAULT_POLICY
+    assert DEFAULT_POLICY.argon2 == Argon2Profile(time_cost=3, memory_kib=65_536, parallelism=4)
+
+
+def test_fast_test_hashing_is_refused_for_production() -> None:
+    with pytest.raises(PolicyError, match="OWASP"):
+        SecurityPolicy(argon2=FAST_TEST_ARGON2).for_production()
+
+
+@pytest.mark.parametrize(
+    ("profile", "ok"),
+    [
+        (Argon2Profile(2, 19_456, 1), True),
+        (Argon2Profile(1, 47_104, 1), True),
+        (Argon2Profile(5, 7_168, 1), True),
+        (Argon2Profile(1, 19_456, 1), False),
+        (Argon2Profile(4, 8_192, 1), False),
+    ],
+)
+def test_owasp_floor_rows(profile: Argon2Profile, ok: bool) -> None:
+    assert profile.meets_owasp_floor() is ok
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"password_min_length": 7},
+        {"password_max_length": 63},
+        {"session_token_bytes": 8},
+        {"remember_me_lifetime": timedelta(days=31)},
+        {"login_hard_cap": 101},
+        {"session_idle_timeout": timedelta(hours=13)},
+        {"code_digits": 5},
+    ],
+)
+def test_values_below_the_hard_floors_are_refused(override: dict[str, object]) -> None:
+    with pytest.raises(PolicyError):
+        SecurityPolicy(**override)  # type: ignore[arg-type]
+
+
+def test_describe_lists_every_number_with_an_explanation() -> None:
+    rows = describe()
+    names = [name for name, _, _ in rows]
+    assert "session_idle_timeout" in names
+    assert all(explanation for _, _, explanation in rows), "every field has a docstring"
+    assert dict((n, v) for n, v, _ in rows)["session_idle_timeout"] == "30 min"
+    assert dict((n, v) for n, v, _ in rows)["argon2"] == "argon2id t=3, m=64 MiB, p=4"
