@@ -4,10 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.audit.models import AuditEvent
+from app.auth.models import AuthSession, EmailToken, LoginThrottle, RateLimitCounter, RememberToken, User
 from app.db import metadata
 from app.mail.models import MailboxMessage
 
-__all__ = ("MailboxMessage", "include_object", "metadata")
+__all__ = (
+    "AuditEvent",
+    "AuthSession",
+    "EmailToken",
+    "LoginThrottle",
+    "MailboxMessage",
+    "RateLimitCounter",
+    "RememberToken",
+    "User",
+    "include_object",
+    "metadata",
+)
 
 # Tables the app does not own: SAQ creates and migrates its queue tables itself.
 EXTERNAL_TABLE_PREFIXES = ("saq_",)

@@ -28,7 +28,9 @@ class SiteController(Controller):
         return render(request, "home.html", form=DemoForm.empty())
 
     @post("/demo", name="demo")
-    async def demo(self, request: Request[Any, Any, Any], data: Annotated[dict[str, str], FormBody]) -> Any:
+    async def demo(
+        self, request: Request[Any, Any, Any], data: Annotated[dict[str, str], FormBody]
+    ) -> Template | Response[Any]:
         """Validate the demo form; errors re-render it, success flashes and redirects."""
         form = DemoForm.parse(data)
         if form.errors:

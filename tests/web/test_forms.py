@@ -70,12 +70,14 @@ async def test_valid_post_with_htmx_returns_the_fragment_and_the_flash(web: WebC
 async def test_invalid_post_shows_the_reason_next_to_the_field(web: WebClient) -> None:
     response = await web.submit("/demo", {"message": "   "})
     assert response.status_code == 422
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
     assert "Type a message first." in response.text
     assert 'aria-invalid="true"' in response.text
     assert "<html" in response.text, "without htmx the whole page comes back"
 
     fragment = await web.submit("/demo", {"message": "x" * 201}, htmx=True)
     assert fragment.status_code == 422
+    assert fragment.headers["content-type"] == "text/html; charset=utf-8"
     assert "Keep it under 200 characters (this one has 201)." in fragment.text
     assert "<html" not in fragment.text
 

@@ -1,0 +1,1 @@
+"""Playwright end-to-end tests: a real browser against a real Granian server process."""
