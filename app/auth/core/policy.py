@@ -177,11 +177,16 @@ def describe(policy: SecurityPolicy = DEFAULT_POLICY) -> list[tuple[str, str, st
     import inspect
 
     docs: dict[str, str] = {}
-    source = ast.parse(inspect.getsource(SecurityPolicy))
-    body = source.body[0].body  # type: ignore[attr-defined]
-    for node, following in zip(body, [*body[1:], None], strict=True):
-        if isinstance(node, ast.AnnAssign) and isinstance(following, ast.Expr):
-            docs[node.target.id] = " ".join(str(following.value.value).split())  # type: ignore[attr-defined]
+    cls = ast.parse(inspect.getsource(SecurityPolicy)).body[0]
+    assert isinstance(cls, ast.ClassDef)
+    for node, following in zip(cls.body, [*cls.body[1:], None], strict=True):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(following, ast.Expr)
+            and isinstance(following.value, ast.Constant)
+        ):
+            docs[node.target.id] = " ".join(str(following.value.value).split())
     return [(f.name, _format(getattr(policy, f.name)), docs.get(f.name, "")) for f in fields(policy)]
 
 

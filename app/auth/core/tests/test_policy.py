@@ -62,5 +62,6 @@ def test_describe_lists_every_number_with_an_explanation() -> None:
     names = [name for name, _, _ in rows]
     assert "session_idle_timeout" in names
     assert all(explanation for _, _, explanation in rows), "every field has a docstring"
-    assert dict((n, v) for n, v, _ in rows)["session_idle_timeout"] == "30 min"
-    assert dict((n, v) for n, v, _ in rows)["argon2"] == "argon2id t=3, m=64 MiB, p=4"
+    values = {name: value for name, value, _ in rows}
+    assert values["session_idle_timeout"] == "30 min"
+    assert values["argon2"] == "argon2id t=3, m=64 MiB, p=4"
