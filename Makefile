@@ -79,5 +79,11 @@ lock: $(STAMP) ## re-resolve pyproject.toml into the hashed lock files
 browsers: $(STAMP) ## make sure Playwright has a Chromium to drive
 	@if [ -z "$(PLAYWRIGHT_CHROMIUM_EXECUTABLE)" ]; then $(BIN)/playwright install chromium; fi
 
+core-manifest: $(STAMP) ## regenerate app/auth/core/MANIFEST.json (after changing the security core)
+	@$(BIN)/python -m app.auth.core.manifest --write
+
+core-status: $(STAMP) ## compare app/auth/core with its manifest: clean, or the locally edited files
+	@$(BIN)/python -m app.auth.core.manifest --check
+
 clean: ## stop nothing, delete caches (keeps .venv and .dev)
 	@rm -rf .pytest_cache .mypy_cache .ruff_cache test-results

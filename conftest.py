@@ -5,4 +5,9 @@ import os
 # pgserver looks for a runtime directory; give it one instead of a warning.
 os.environ.setdefault("XDG_RUNTIME_DIR", f"/tmp/runtime-{os.getuid()}")
 
-pytest_plugins = ["tests.support.database", "tests.support.web", "tests.support.mail"]
+pytest_plugins = [
+    "tests.support.database",
+    "tests.support.web",
+    "tests.support.mail",
+    "tests.support.accounts",
+]

@@ -17,7 +17,14 @@ from litestar.exceptions import HTTPException
 from litestar.middleware import DefineMiddleware
 from litestar.static_files import create_static_files_router
 
+from app.auth.core.clock import Clock
 from app.auth.core.crypto import derive_key
+from app.auth.devices import warm_up as warm_up_device_labels
+from app.auth.guards import EXCEPTION_HANDLERS as AUTH_EXCEPTION_HANDLERS
+from app.auth.limits import start_limits, stop_limits
+from app.auth.middleware import AuthenticationMiddleware
+from app.auth.routes import CONTROLLERS as AUTH_CONTROLLERS
+from app.auth.security import build_security
 from app.cli import GatehouseCLI
 from app.db import build_db_config, build_db_plugin
 from app.health import healthz
@@ -37,13 +44,18 @@ __all__ = ("create_app",)
 NON_BROWSER_PREFIXES = ("/healthz", "/api/")
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
-    """Build the app. Without `settings`, read them from the environment and `.env`."""
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Litestar:
+    """Build the app. Without `settings`, read them from the environment and `.env`.
+
+    `clock` replaces the system clock (tests use a `FrozenClock` to travel in time).
+    """
     settings = settings or Settings()
     configure_logging(settings)
+    security = build_security(settings, clock)
 
     route_handlers: list[Any] = [
         SiteController,
+        *AUTH_CONTROLLERS,
         healthz,
         create_static_files_router(
             path="/static",
@@ -80,15 +92,21 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 CrossSiteRequestMiddleware,
                 own_origin=origin_of(settings.base_url),
                 exclude_prefixes=NON_BROWSER_PREFIXES,
-            )
+            ),
+            AuthenticationMiddleware,
         ],
-        exception_handlers={HTTPException: http_error_handler, Exception: unexpected_error_handler},
-        on_startup=[start_jobs],
-        on_shutdown=[stop_jobs],
+        exception_handlers={
+            **AUTH_EXCEPTION_HANDLERS,
+            HTTPException: http_error_handler,
+            Exception: unexpected_error_handler,
+        },
+        on_startup=[start_jobs, start_limits, lambda _: warm_up_device_labels()],
+        on_shutdown=[stop_jobs, stop_limits],
         request_max_body_size=settings.max_body_size,
         state=State(
             {
                 "settings": settings,
+                "security": security,
                 "db_config": db_config,
                 "flash_key": derive_key(settings.secret, "gatehouse/flash/v1"),
             }

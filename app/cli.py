@@ -6,14 +6,17 @@ import asyncio
 from typing import TYPE_CHECKING
 
 import click
+from litestar.cli._utils import LitestarGroup
 from litestar.plugins import CLIPluginProtocol
 
 if TYPE_CHECKING:
     from litestar import Litestar
 
+    from app.auth.core.audit import ChainReport
+
 
 class GatehouseCLI(CLIPluginProtocol):
-    """Adds `worker` (and later more) to the litestar command."""
+    """Adds `worker`, `audit verify` and `core status` to the litestar command."""
 
     def on_cli_init(self, cli: click.Group) -> None:
         """Register the commands."""
@@ -23,3 +26,47 @@ class GatehouseCLI(CLIPluginProtocol):
             from app.worker import run_worker
 
             asyncio.run(run_worker(app.state.settings))
+
+        @cli.group(name="audit", cls=LitestarGroup)
+        def audit() -> None:
+            """The audit log."""
+
+        @audit.command(name="verify")
+        def verify(app: Litestar) -> None:
+            """Check the audit log's hash chain; exit status 1 when it is broken."""
+            report = asyncio.run(_verify_audit_log(app.state.settings.sqlalchemy_url))
+            if report.ok:
+                click.echo(f"audit log: {report.checked} events checked, OK")
+                return
+            click.echo(
+                f"audit log BROKEN at seq {report.first_broken_seq}: {report.reason} "
+                f"({report.checked} events intact before it)"
+            )
+            raise click.exceptions.Exit(1)
+
+        @cli.group(name="core", cls=LitestarGroup)
+        def core() -> None:
+            """The vendored security core (app/auth/core)."""
+
+        @core.command(name="status")
+        def status() -> None:
+            """Compare the core's files with its manifest; exit status 1 on drift."""
+            from app.auth.core.manifest import CORE_ROOT, status_lines
+
+            lines, clean = status_lines(CORE_ROOT)
+            click.echo("\n".join(lines))
+            if not clean:
+                raise click.exceptions.Exit(1)
+
+
+async def _verify_audit_log(database_url: str) -> ChainReport:
+    from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+    from app.audit.service import verify_audit_chain
+
+    engine = create_async_engine(database_url, pool_size=1)
+    try:
+        async with AsyncSession(engine) as session:
+            return await verify_audit_chain(session)
+    finally:
+        await engine.dispose()

@@ -4,24 +4,31 @@ Models inherit Advanced Alchemy's `UUIDv7AuditBase` (time-ordered UUID primary k
 `updated_at`); `metadata` below is what Alembic compares the migrations against.
 
 A request's session is committed just before the response starts when the status is 2xx/3xx and
-rolled back otherwise. Work that must only happen once the data is safe (sending mail) waits in the
+rolled back otherwise. GET and HEAD requests change nothing (requirement 81), so their session runs
+in autocommit mode: no BEGIN/COMMIT round trips, which keeps an authenticated page at two queries. Work that must only happen once the data is safe (sending mail) waits in the
 session's outbox and is handed to the job queue right after that commit: see `app.jobs`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import structlog
 from advanced_alchemy.base import UUIDv7AuditBase, orm_registry
 from advanced_alchemy.config import AsyncSessionConfig
 from advanced_alchemy.extensions.litestar import EngineConfig, SQLAlchemyAsyncConfig, SQLAlchemyPlugin
-from advanced_alchemy.extensions.litestar._utils import delete_aa_scope_state, get_aa_scope_state
+from advanced_alchemy.extensions.litestar._utils import (
+    delete_aa_scope_state,
+    get_aa_scope_state,
+    set_aa_scope_state,
+)
 from litestar.di import NamedDependency
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 if TYPE_CHECKING:
+    from litestar.datastructures import State
     from litestar.types import Message, Scope
 
     from app.settings import Settings
@@ -42,9 +49,37 @@ DBSession: TypeAlias = NamedDependency[AsyncSession]
 AfterCommit = Callable[["AsyncSession", "Scope"], Awaitable[None]]
 
 
-def build_db_config(settings: Settings, after_commit: AfterCommit | None = None) -> SQLAlchemyAsyncConfig:
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass
+class RequestDBConfig(SQLAlchemyAsyncConfig):
+    """Advanced Alchemy's config, with transaction-free sessions for read-only requests."""
+
+    _autocommit_maker: async_sessionmaker[AsyncSession] | None = field(default=None, init=False, repr=False)
+
+    def provide_session(self, state: State, scope: Scope) -> AsyncSession:
+        """The request's session, created on first use; autocommit for GET/HEAD/OPTIONS."""
+        session: AsyncSession | None = get_aa_scope_state(scope, self.session_scope_key)
+        if session is None:
+            if scope.get("method") in READ_ONLY_METHODS:
+                session = self.autocommit_maker()()
+                set_aa_scope_state(scope, self.session_scope_key, session)
+            else:
+                session = super().provide_session(state, scope)
+        return session
+
+    def autocommit_maker(self) -> async_sessionmaker[AsyncSession]:
+        """Sessions whose connections run each statement in its own implicit transaction."""
+        if self._autocommit_maker is None:
+            engine = self.get_engine().execution_options(isolation_level="AUTOCOMMIT")
+            self._autocommit_maker = async_sessionmaker(engine, expire_on_commit=False)
+        return self._autocommit_maker
+
+
+def build_db_config(settings: Settings, after_commit: AfterCommit | None = None) -> RequestDBConfig:
     """The Advanced Alchemy configuration for `settings`."""
-    config = SQLAlchemyAsyncConfig(
+    config = RequestDBConfig(
         connection_string=settings.sqlalchemy_url,
         engine_config=EngineConfig(
             echo=settings.db_echo,

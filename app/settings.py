@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     saq_shutdown_grace: int = 1
     """Seconds an in-process worker lets running jobs finish at shutdown (interrupted jobs are retried)."""
 
+    ratelimit_redis_url: str | None = None
+    """When set, rate-limit counters live in this Redis; otherwise in PostgreSQL."""
+
     mail_backend: Literal["smtp", "mailbox"] | None = None
     """`smtp` delivers through SMTP_*; `mailbox` stores messages for /dev/mailbox. Default: mailbox outside prod."""
 

@@ -15,6 +15,8 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from app.web.cookies import expire_cookie, set_cookie
+
 if TYPE_CHECKING:
     from litestar import Request, Response
 
@@ -53,21 +55,16 @@ def carry_flashes(request: Request[Any, Any, Any], response: Response[Any]) -> N
     if not pending or request.state.get("flashes_consumed"):
         return
     carried = _read_cookie(request.cookies.get(COOKIE), _secret(request))
-    response.set_cookie(
-        COOKIE,
-        _write_cookie(carried + pending, _secret(request)),
-        httponly=True,
-        samesite="lax",
-        max_age=300,
-        path="/",
-        secure=request.app.state.settings.cookies_secure,
+    secure = request.app.state.settings.cookies_secure
+    set_cookie(
+        response, COOKIE, _write_cookie(carried + pending, _secret(request)), secure=secure, max_age=300
     )
 
 
 def clear_carried(request: Request[Any, Any, Any], response: Response[Any]) -> None:
     """On a rendered page (which shows them): drop the cookie that carried messages here."""
     if COOKIE in request.cookies:
-        response.delete_cookie(COOKIE, path="/")
+        expire_cookie(response, COOKIE, secure=request.app.state.settings.cookies_secure)
 
 
 def _pending(request: Request[Any, Any, Any]) -> list[Flash]:

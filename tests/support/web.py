@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -13,6 +14,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.asgi import create_app
+from app.auth.core.clock import FrozenClock
 from app.settings import Settings
 
 BASE_URL = "http://testserver.local"
@@ -20,43 +22,58 @@ _CSRF_INPUT = re.compile(r'name="_csrf_token" value="([^"]+)"')
 
 
 class WebClient:
-    """An `AsyncTestClient` with the habits of a browser: it reads the CSRF token from pages."""
+    """A browser over the app: its own cookie jar, and it reads the CSRF token from pages.
+
+    Several `WebClient`s can share one running app (`other_browser()`), which is how tests play an
+    attacker and a victim, or two devices of one user.
+    """
 
     def __init__(self, client: AsyncTestClient[Litestar]) -> None:
         self.client = client
+        self.jar = httpx.Cookies()
         self.csrf_token: str | None = None
 
-    async def get(self, path: str, *, htmx: bool = False, **kwargs: Any) -> httpx.Response:
-        """GET `path` (as htmx when asked), remembering the page's CSRF token."""
-        response = await self.client.get(
-            path, headers=_htmx_headers(htmx, kwargs.pop("headers", None)), **kwargs
-        )
+    def other_browser(self) -> WebClient:
+        """Another browser (empty cookie jar) on the same app."""
+        return WebClient(self.client)
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send one request with this browser's cookies, keeping the cookies it sets."""
+        self.client.cookies = self.jar
+        try:
+            response = await self.client.request(method, path, **kwargs)
+        finally:
+            self.jar = self.client.cookies
         if match := _CSRF_INPUT.search(response.text):
             self.csrf_token = match.group(1)
         return response
 
+    async def get(self, path: str, *, htmx: bool = False, **kwargs: Any) -> httpx.Response:
+        """GET `path` (as htmx when asked), remembering the page's CSRF token."""
+        return await self.request(
+            "GET", path, headers=_htmx_headers(htmx, kwargs.pop("headers", None)), **kwargs
+        )
+
     async def submit(
         self, path: str, data: dict[str, Any] | None = None, *, htmx: bool = False, **kwargs: Any
     ) -> httpx.Response:
-        """POST a form the way the page would: with the CSRF token, same-origin headers."""
+        """POST a form the way the page would: with the CSRF token, same-origin headers, no redirect following."""
         if self.csrf_token is None:
             await self.get("/")
         headers = {"origin": BASE_URL, "sec-fetch-site": "same-origin", **(kwargs.pop("headers", None) or {})}
         kwargs.setdefault("follow_redirects", False)
-        response = await self.client.post(
+        return await self.request(
+            "POST",
             path,
             data={"_csrf_token": self.csrf_token, **(data or {})},
             headers=_htmx_headers(htmx, headers),
             **kwargs,
         )
-        if match := _CSRF_INPUT.search(response.text):
-            self.csrf_token = match.group(1)
-        return response
 
     @property
     def cookies(self) -> httpx.Cookies:
-        """The cookie jar."""
-        return self.client.cookies
+        """This browser's cookie jar."""
+        return self.jar
 
 
 def _htmx_headers(htmx: bool, headers: dict[str, str] | None) -> dict[str, str]:
@@ -64,9 +81,15 @@ def _htmx_headers(htmx: bool, headers: dict[str, str] | None) -> dict[str, str]:
 
 
 @pytest.fixture
-def app(settings: Settings, db: AsyncSession) -> Litestar:
-    """A fresh app on an emptied database (`db` runs first)."""
-    return create_app(settings)
+def clock() -> FrozenClock:
+    """The app's clock: frozen at the start of the current minute; tests move it with `advance`."""
+    return FrozenClock(datetime.now(UTC).replace(second=0, microsecond=0))
+
+
+@pytest.fixture
+def app(settings: Settings, db: AsyncSession, clock: FrozenClock) -> Litestar:
+    """A fresh app on an emptied database (`db` runs first), on the test's clock."""
+    return create_app(settings, clock=clock)
 
 
 @pytest.fixture

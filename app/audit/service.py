@@ -1,0 +1,165 @@
+"""Writing and verifying the audit log.
+
+`record_event` runs in the caller's transaction and never commits: an event exists exactly when
+the change it describes does. Each event's hash covers the previous event's hash (see
+`app.auth.core.audit`), so writers must take turns: a transaction-scoped advisory lock makes the
+next writer wait until this transaction commits or rolls back, and only then read the newest hash.
+That is also why the transaction must run at READ COMMITTED (PostgreSQL's default): a snapshot taken
+before the wait would not see the event it has to link to.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from sqlalchemy import select, text
+
+from app.audit.models import AuditEvent
+from app.auth.core.audit import (
+    MAX_LENGTHS,
+    AuditError,
+    AuditRecord,
+    ChainReport,
+    ChainVerifier,
+    canonical_bytes,
+    chain_hash,
+    validate,
+)
+from app.auth.core.clock import Clock, SystemClock
+from app.auth.core.net import client_ip
+from app.auth.core.policy import DEFAULT_POLICY
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from litestar import Request
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+__all__ = ("AUDIT_CHAIN_LOCK", "from_request", "record_event", "verify_audit_chain")
+
+AUDIT_CHAIN_LOCK = 0x6761_7465_6175_6469
+"""Advisory lock key held while an event is chained ("gateaudi" in ASCII; any fixed bigint works)."""
+
+_LOCK_AND_ISOLATION = text("SELECT pg_advisory_xact_lock(:key), current_setting('transaction_isolation')")
+_VERIFY_BATCH = 1_000
+
+
+async def record_event(
+    session: AsyncSession,
+    record: AuditRecord,
+    *,
+    max_detail_bytes: int = DEFAULT_POLICY.audit_metadata_max_bytes,
+) -> AuditEvent:
+    """Validate `record`, chain it to the newest event and add it to the session's transaction."""
+    record = replace(
+        record,
+        actor_id=_canonical_uuid(record.actor_id),
+        impersonator_id=_canonical_uuid(record.impersonator_id),
+    )
+    validate(record, max_detail_bytes=max_detail_bytes)
+    _, isolation = (await session.execute(_LOCK_AND_ISOLATION, {"key": AUDIT_CHAIN_LOCK})).one()
+    if isolation != "read committed":
+        raise RuntimeError(f"audit events must be written at READ COMMITTED, not {isolation}")
+    prev_hash = await session.scalar(select(AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1))
+    event = AuditEvent(
+        occurred_at=record.occurred_at,
+        action=record.action,
+        outcome=record.outcome,
+        actor_id=UUID(record.actor_id) if record.actor_id else None,
+        impersonator_id=UUID(record.impersonator_id) if record.impersonator_id else None,
+        target_type=record.target_type,
+        target_id=record.target_id,
+        ip_address=record.ip_address,
+        user_agent=record.user_agent,
+        # Stored exactly as hashed (plain JSON, whole-number floats as ints).
+        details=json.loads(canonical_bytes(record))["details"],
+        prev_hash=prev_hash,
+        hash=chain_hash(prev_hash, record),
+    )
+    session.add(event)
+    await session.flush()
+    return event
+
+
+def from_request(
+    request: Request[Any, Any, Any],
+    action: str,
+    outcome: str,
+    *,
+    actor_id: UUID | str | None = None,
+    impersonator_id: UUID | str | None = None,
+    target_type: str = "",
+    target_id: str = "",
+    details: Mapping[str, Any] | None = None,
+    clock: Clock | None = None,
+) -> AuditRecord:
+    """An audit record for something `request` did, with its client address, user agent and time."""
+    settings = request.app.state.settings
+    peer = request.client.host if request.client else None
+    ip = client_ip(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies)
+    return AuditRecord(
+        occurred_at=(clock or SystemClock()).now(),
+        action=action,
+        outcome=outcome,
+        actor_id=str(actor_id) if actor_id is not None else None,
+        impersonator_id=str(impersonator_id) if impersonator_id is not None else None,
+        target_type=target_type,
+        target_id=target_id,
+        ip_address=ip[: MAX_LENGTHS["ip_address"]],
+        user_agent=request.headers.get("user-agent", "")[: MAX_LENGTHS["user_agent"]],
+        details=dict(details or {}),
+    )
+
+
+async def verify_audit_chain(session: AsyncSession) -> ChainReport:
+    """Walk the whole log in `seq` order, streaming rows, and report the first break."""
+    columns = (
+        AuditEvent.seq,
+        AuditEvent.occurred_at,
+        AuditEvent.action,
+        AuditEvent.outcome,
+        AuditEvent.actor_id,
+        AuditEvent.impersonator_id,
+        AuditEvent.target_type,
+        AuditEvent.target_id,
+        AuditEvent.ip_address,
+        AuditEvent.user_agent,
+        AuditEvent.details,
+        AuditEvent.prev_hash,
+        AuditEvent.hash,
+    )
+    query = select(*columns).order_by(AuditEvent.seq).execution_options(yield_per=_VERIFY_BATCH)
+    verifier = ChainVerifier()
+    result = await session.stream(query)
+    try:
+        async for row in result:
+            record = AuditRecord(
+                occurred_at=row.occurred_at,
+                action=row.action,
+                outcome=row.outcome,
+                actor_id=str(row.actor_id) if row.actor_id else None,
+                impersonator_id=str(row.impersonator_id) if row.impersonator_id else None,
+                target_type=row.target_type,
+                target_id=row.target_id,
+                ip_address=row.ip_address,
+                user_agent=row.user_agent,
+                details=row.details,
+            )
+            if not verifier.check(row.seq, record, row.prev_hash, row.hash):
+                break
+    finally:
+        await result.close()
+    return verifier.report
+
+
+def _canonical_uuid(value: str | None) -> str | None:
+    # Hashed as the database will hand it back: lower-case with hyphens.
+    if value is None:
+        return None
+    try:
+        return str(UUID(value))
+    except ValueError as exc:
+        raise AuditError(f"{value!r} is not a user id (UUID)") from exc

@@ -1,0 +1,130 @@
+"""Forms of the account pages: parse what was posted, say in words what is wrong.
+
+Each form takes only the fields it declares (no mass assignment, requirement 70) and keeps what
+the user typed, except passwords, so a page re-rendered with errors is not blank.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.auth.core.identity import InvalidEmail, canonical_email, normalize_email
+from app.auth.core.passwords import PasswordProblem, check_password_policy
+from app.auth.core.policy import SecurityPolicy
+from app.auth.core.redirects import safe_redirect_target
+
+DISPLAY_NAME_MAX = 100
+
+
+def _text(data: Mapping[str, Any], name: str) -> str:
+    value = data.get(name, "")
+    return value if isinstance(value, str) else ""
+
+
+def context_words(email: str, app_name: str) -> list[str]:
+    """Words a password must not be: the app's name and the address's local part [6]."""
+    return [word for word in (app_name, email.split("@", 1)[0]) if word]
+
+
+@dataclass
+class RegistrationForm:
+    """Email and password for a new account."""
+
+    email: str = ""
+    password: str = field(default="", repr=False)
+    errors: dict[str, str] = field(default_factory=dict)
+    password_problems: list[PasswordProblem] = field(default_factory=list)
+    canonical: str = ""
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any], *, policy: SecurityPolicy, app_name: str) -> RegistrationForm:
+        """Read and validate."""
+        form = cls(email=_text(data, "email").strip(), password=_text(data, "password"))
+        try:
+            form.email = normalize_email(form.email)
+            form.canonical = canonical_email(form.email)
+        except InvalidEmail as exc:
+            form.errors["email"] = str(exc) or "Enter a valid email address."
+        form.password_problems = check_password_policy(
+            form.password, policy=policy, context_words=context_words(form.email, app_name)
+        )
+        if form.password_problems:
+            form.errors["password"] = form.password_problems[0].message
+        return form
+
+
+@dataclass
+class SignInForm:
+    """Email, password, remember-me and where to go next."""
+
+    email: str = ""
+    password: str = field(default="", repr=False)
+    remember: bool = False
+    next: str = "/settings"
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> SignInForm:
+        """Read the fields; validation is the sign-in itself (all failures look alike)."""
+        return cls(
+            email=_text(data, "email").strip()[:320],
+            password=_text(data, "password"),
+            remember=_text(data, "remember") in {"on", "true", "1"},
+            next=safe_redirect_target(_text(data, "next"), default="/settings"),
+        )
+
+
+@dataclass
+class CodeForm:
+    """A code typed from a mail."""
+
+    code: str = ""
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> CodeForm:
+        """Read the code (spaces and hyphens allowed)."""
+        form = cls(code=_text(data, "code").strip()[:32])
+        if not form.code:
+            form.errors["code"] = "Type the code from the email."
+        return form
+
+
+@dataclass
+class PasswordForm:
+    """Choosing a password (after confirming from another device)."""
+
+    password: str = field(default="", repr=False)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(
+        cls, data: Mapping[str, Any], *, policy: SecurityPolicy, email: str, app_name: str
+    ) -> PasswordForm:
+        """Read and check against the password policy."""
+        form = cls(password=_text(data, "password"))
+        problems = check_password_policy(
+            form.password, policy=policy, context_words=context_words(email, app_name)
+        )
+        if problems:
+            form.errors["password"] = problems[0].message
+        return form
+
+
+@dataclass
+class ProfileForm:
+    """The editable profile: only the display name."""
+
+    display_name: str = ""
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> ProfileForm:
+        """Read and validate; control characters (CR/LF) are refused, not stripped [94]."""
+        form = cls(display_name=_text(data, "display_name").strip())
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in form.display_name):
+            form.errors["display_name"] = "Use letters, numbers and punctuation only (no line breaks)."
+        elif len(form.display_name) > DISPLAY_NAME_MAX:
+            form.errors["display_name"] = f"Keep it under {DISPLAY_NAME_MAX} characters."
+        return form

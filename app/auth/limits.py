@@ -1,0 +1,248 @@
+"""Rate limits and sign-in throttles, wired to the app: the stores, the rules, a guard [11]-[13].
+
+The logic lives in `app.auth.core.ratelimit` and `app.auth.core.throttle`; this module gives it
+storage every app process shares (PostgreSQL, or Redis when RATELIMIT_REDIS_URL is set) and the
+Litestar glue: `enforce()` for handlers and `limit_posts_per_ip` as a guard.
+
+Every write runs in its own short transaction on its own connection, never in the request's
+session: a sign-in that fails answers with an error status, the request's transaction rolls
+back, and the failure must still count.
+
+Start with `start_limits` (on_startup), which puts `app.state.limiter` and `app.state.throttles`
+in place; `stop_limits` (on_shutdown) closes a Redis connection pool.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from litestar.exceptions import TooManyRequestsException
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert
+
+from app.auth.core.clock import Clock, SystemClock
+from app.auth.core.crypto import derive_key
+from app.auth.core.net import client_ip
+from app.auth.core.policy import DEFAULT_POLICY, SecurityPolicy
+from app.auth.core.ratelimit import LimiterUnavailable, RateLimiter, RateLimitExceeded, Rule
+from app.auth.core.throttle import ThrottleDecision, ThrottleState, after_failure, decide, throttle_key
+from app.auth.models import LoginThrottle, RateLimitCounter
+
+if TYPE_CHECKING:
+    from litestar import Litestar
+    from litestar.connection import ASGIConnection
+    from litestar.handlers import BaseRouteHandler
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from app.auth.security import Security
+    from app.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+AUTH_POST_PER_IP = Rule("auth.post.ip", DEFAULT_POLICY.ip_auth_posts_per_minute, timedelta(minutes=1))
+"""POSTs per client address per minute; `limit_posts_per_ip` appends the endpoint to the name."""
+EMAILS_PER_ADDRESS = Rule("email.address", DEFAULT_POLICY.emails_per_address_per_hour, timedelta(hours=1))
+"""Mails per recipient address per hour, for every endpoint that sends one."""
+EMAILS_PER_IP = Rule("email.ip", DEFAULT_POLICY.emails_per_ip_per_hour, timedelta(hours=1))
+"""Mail-sending requests per client address per hour."""
+
+UNAVAILABLE_RETRY_AFTER = 60
+"""Seconds a client is told to wait when the counter store is down (we refuse rather than guess)."""
+
+
+class PostgresCounterStore:
+    """Counters in the `rate_limit_counters` table: one atomic upsert per hit."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def hit(self, key: str, expires_at: datetime) -> int:
+        """Add one to `key` and return the new count."""
+        statement = (
+            insert(RateLimitCounter)
+            .values(key=key, count=1, expires_at=expires_at)
+            .on_conflict_do_update(
+                index_elements=["key"],
+                # Column onupdate defaults do not fire for ON CONFLICT, so updated_at is set here.
+                set_={"count": RateLimitCounter.count + 1, "updated_at": datetime.now(UTC)},
+            )
+            .returning(RateLimitCounter.count)
+        )
+        async with self.engine.begin() as conn:
+            return int((await conn.execute(statement)).scalar_one())
+
+
+async def purge_expired(engine: AsyncEngine, now: datetime) -> int:
+    """Delete counters whose window ended before `now`; return how many went."""
+    async with engine.begin() as conn:
+        result = await conn.execute(delete(RateLimitCounter).where(RateLimitCounter.expires_at <= now))
+    return result.rowcount
+
+
+class RedisCounterStore:
+    """Counters in Redis: INCR and PEXPIREAT in one MULTI/EXEC, so Redis forgets each window itself."""
+
+    def __init__(self, url: str, *, prefix: str = "gatehouse:ratelimit:") -> None:
+        self.prefix = prefix
+        # Short timeouts and a single retry: a dropped connection is replaced transparently, but
+        # a Redis that is down makes the request fail (closed) within seconds, not minutes.
+        self.redis = Redis.from_url(
+            url,
+            socket_connect_timeout=2,
+            socket_timeout=2,
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=1),
+        )
+
+    async def hit(self, key: str, expires_at: datetime) -> int:
+        """Add one to `key` and return the new count."""
+        name = self.prefix + key
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(name)
+            pipe.pexpireat(name, expires_at)
+            count, _ = await pipe.execute()
+        return int(count)
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self.redis.aclose()
+
+
+def build_limiter(settings: Settings, engine: AsyncEngine, clock: Clock) -> RateLimiter:
+    """The app's limiter: counters in Redis when RATELIMIT_REDIS_URL is set, else in PostgreSQL."""
+    if settings.ratelimit_redis_url:
+        # Apps sharing one Redis already need distinct queue names; the counters follow them.
+        prefix = f"{settings.saq_queue_name}:ratelimit:"
+        return RateLimiter(RedisCounterStore(settings.ratelimit_redis_url, prefix=prefix), clock)
+    return RateLimiter(PostgresCounterStore(engine), clock)
+
+
+class PostgresThrottleStore:
+    """Sign-in failures per address in `login_throttles`, safe under concurrent app processes."""
+
+    def __init__(
+        self, engine: AsyncEngine, key: bytes, clock: Clock, policy: SecurityPolicy = DEFAULT_POLICY
+    ) -> None:
+        self.engine = engine
+        self.key = key
+        self.clock = clock
+        self.policy = policy
+
+    async def state(self, canonical_email: str) -> ThrottleState:
+        """The current failures of `canonical_email` (the empty state when there are none)."""
+        query = select(LoginThrottle).where(LoginThrottle.key_hash == self._key(canonical_email))
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).one_or_none()
+        if row is None:
+            return ThrottleState()
+        return ThrottleState(row.failures, row.last_failure_at, row.requires_reset)
+
+    async def check(self, canonical_email: str) -> ThrottleDecision:
+        """May `canonical_email` try to sign in now?"""
+        return decide(await self.state(canonical_email), self.clock.now(), self.policy)
+
+    async def record_failure(self, canonical_email: str) -> ThrottleState:
+        """Count one more wrong password for `canonical_email` and return the new state."""
+        key_hash, now = self._key(canonical_email), self.clock.now()
+        async with self.engine.begin() as conn:
+            # Make sure the row exists, then lock it: concurrent failures queue up behind the
+            # lock and each one builds on the state the previous one wrote.
+            await conn.execute(
+                insert(LoginThrottle)
+                .values(key_hash=key_hash)
+                .on_conflict_do_nothing(index_elements=["key_hash"])
+            )
+            row = (
+                await conn.execute(
+                    select(LoginThrottle).where(LoginThrottle.key_hash == key_hash).with_for_update()
+                )
+            ).one()
+            state = after_failure(
+                ThrottleState(row.failures, row.last_failure_at, row.requires_reset), now, self.policy
+            )
+            await conn.execute(
+                update(LoginThrottle)
+                .where(LoginThrottle.key_hash == key_hash)
+                .values(
+                    failures=state.failures,
+                    last_failure_at=state.last_failure_at,
+                    requires_reset=state.requires_reset,
+                    locked_until=self._locked_until(state, now),
+                    updated_at=now,
+                )
+            )
+        return state
+
+    async def clear(self, canonical_email: str) -> None:
+        """Forget the failures of `canonical_email` (after a success or a password reset)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                delete(LoginThrottle).where(LoginThrottle.key_hash == self._key(canonical_email))
+            )
+
+    def _key(self, canonical_email: str) -> bytes:
+        return throttle_key(canonical_email, self.key)
+
+    def _locked_until(self, state: ThrottleState, now: datetime) -> datetime | None:
+        # Stored for people (support, the admin console); decisions are always recomputed.
+        decision = decide(state, now, self.policy)
+        if decision.allowed or decision.requires_reset:
+            return None
+        return now + timedelta(seconds=decision.retry_after)
+
+
+def client_address(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """The client's address, taking X-Forwarded-For only from TRUSTED_PROXIES."""
+    settings: Settings = connection.app.state.settings
+    peer = connection.client.host if connection.client else ""
+    return client_ip(peer, connection.headers.get("x-forwarded-for"), settings.trusted_proxies)
+
+
+async def enforce(connection: ASGIConnection[Any, Any, Any, Any], rule: Rule, subject: str) -> None:
+    """Count a hit by `subject` under `rule`; answer 429 with Retry-After when over the limit or unsure."""
+    limiter: RateLimiter = connection.app.state.limiter
+    try:
+        await limiter.hit(rule, subject)
+    except RateLimitExceeded as exc:
+        log.warning("ratelimit.exceeded", rule=rule.name, retry_after=exc.retry_after)
+        raise TooManyRequestsException(headers={"Retry-After": str(exc.retry_after)}) from exc
+    except LimiterUnavailable as exc:
+        # Fail closed: without a count we cannot tell a user from a botnet, so nobody gets in.
+        log.error("ratelimit.unavailable", rule=rule.name, exc_info=True)
+        raise TooManyRequestsException(headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER)}) from exc
+
+
+async def limit_posts_per_ip(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard: at most AUTH_POST_PER_IP POSTs per minute from one client address to this endpoint."""
+    if connection.scope.get("method") != "POST":
+        return
+    # The route's template, not the URL: `/reset/{token}` is one endpoint whatever the token.
+    endpoint = connection.scope.get("path_template") or connection.url.path
+    rule = replace(AUTH_POST_PER_IP, name=f"{AUTH_POST_PER_IP.name}:{endpoint}")
+    await enforce(connection, rule, client_address(connection))
+
+
+async def start_limits(app: Litestar) -> None:
+    """Startup hook: put `app.state.limiter` and `app.state.throttles` in place, on the app's clock."""
+    settings: Settings = app.state.settings
+    engine: AsyncEngine = app.state.db_config.get_engine()
+    # The auth toolkit (app.auth.security) carries the clock tests freeze and the effective policy;
+    # sign-in decisions and the failures they read must run on the same clock.
+    security: Security | None = app.state.get("security")
+    clock = security.clock if security else SystemClock()
+    policy = security.policy if security else DEFAULT_POLICY
+    key = security.throttle_key if security else derive_key(settings.secret, "gatehouse/login-throttle/v1")
+    app.state.limiter = build_limiter(settings, engine, clock)
+    app.state.throttles = PostgresThrottleStore(engine, key, clock, policy)
+
+
+async def stop_limits(app: Litestar) -> None:
+    """Shutdown hook: close the Redis connection pool, if counters live in Redis."""
+    limiter: RateLimiter | None = app.state.get("limiter")
+    if limiter is not None and isinstance(limiter.store, RedisCounterStore):
+        await limiter.store.aclose()

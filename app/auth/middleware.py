@@ -1,0 +1,136 @@
+"""Who is making this request: resume the session from its cookie, or restore one from remember-me.
+
+Runs before every route handler (not for static files or health checks) and sets `request.user`
+(a `User` or None) and `request.auth` (the `CurrentSession` or None). It never creates a session
+from a cookie value it did not issue: an unknown or expired token simply means "signed out", and
+the stale cookie is cleared.
+
+Restoring from remember-me writes (a new session, a rotated validator) in its own transaction, so
+the rotation sticks even if the request itself fails; otherwise the browser would hold a validator
+the database forgot, and its next visit would look like theft.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from litestar.datastructures import Cookie, MutableScopeHeaders
+from litestar.enums import ScopeType
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.core.remember import RememberVerdict
+from app.auth.core.sessions import SessionKind
+from app.auth.remember import restore
+from app.auth.security import Security
+from app.auth.sessions import CurrentSession, begin_session, resume_session
+
+if TYPE_CHECKING:
+    from litestar import Litestar, Request
+    from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+    from app.auth.models import User
+    from app.db import RequestDBConfig
+
+SKIP_PREFIXES = ("/static/", "/healthz")
+
+
+class AuthenticationMiddleware:
+    """ASGI middleware that fills `scope["user"]` and `scope["auth"]`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP or scope["path"].startswith(SKIP_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        litestar_app: Litestar = scope["litestar_app"]
+        request: Request[Any, Any, Any] = litestar_app.request_class(scope, receive)
+        security: Security = litestar_app.state.security
+        db_config: RequestDBConfig = litestar_app.state.db_config
+        outgoing: list[Cookie] = []
+
+        current, user = await self._identify(request, security, db_config, outgoing)
+        scope["user"] = user
+        scope["auth"] = current
+        await self.app(scope, receive, _with_cookies(send, outgoing) if outgoing else send)
+
+    async def _identify(
+        self,
+        request: Request[Any, Any, Any],
+        security: Security,
+        db_config: RequestDBConfig,
+        outgoing: list[Cookie],
+    ) -> tuple[CurrentSession | None, User | None]:
+        names = security.cookies
+        token = request.cookies.get(names.session)
+        if token:
+            db = db_config.provide_session(request.app.state, request.scope)
+            resumed = await resume_session(db, token, security)
+            if resumed is not None:
+                return resumed
+            outgoing.append(_expired(names.session, security))
+        remembered = request.cookies.get(names.remember)
+        if remembered:
+            return await self._restore(request, remembered, security, db_config, outgoing)
+        return None, None
+
+    async def _restore(
+        self,
+        request: Request[Any, Any, Any],
+        cookie: str,
+        security: Security,
+        db_config: RequestDBConfig,
+        outgoing: list[Cookie],
+    ) -> tuple[CurrentSession | None, User | None]:
+        names = security.cookies
+        async with AsyncSession(db_config.get_engine(), expire_on_commit=False) as db:
+            restored = await restore(db, cookie, security)
+            if restored.user is None:
+                await db.commit()
+                if restored.verdict is not RememberVerdict.RACE:
+                    outgoing.append(_expired(names.remember, security))
+                return None, None
+            new = await begin_session(db, request, restored.user, SessionKind.REMEMBERED, security)
+            await db.commit()
+        outgoing.append(_cookie(names.session, new.token, security))
+        if restored.new_cookie:
+            max_age = int(security.policy.remember_me_lifetime.total_seconds())
+            outgoing.append(_cookie(names.remember, restored.new_cookie, security, max_age=max_age))
+        # Load the session the normal way so the rest of the request sees the same objects.
+        request_db = db_config.provide_session(request.app.state, request.scope)
+        resumed = await resume_session(request_db, new.token, security)
+        return resumed if resumed is not None else (None, None)
+
+
+def _cookie(name: str, value: str, security: Security, max_age: int | None = None) -> Cookie:
+    return Cookie(
+        key=name,
+        value=value,
+        path="/",
+        httponly=True,
+        secure=security.secure_cookies,
+        samesite="lax",
+        max_age=max_age,
+    )
+
+
+def _expired(name: str, security: Security) -> Cookie:
+    return Cookie(
+        key=name, value="", path="/", httponly=True, secure=security.secure_cookies, samesite="lax", max_age=0
+    )
+
+
+def _with_cookies(send: Send, cookies: list[Cookie]) -> Send:
+    """A `send` that adds `cookies` to the response unless the handler set the same names itself."""
+
+    async def send_with_cookies(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = MutableScopeHeaders.from_message(message)
+            already = {value.split("=", 1)[0] for value in headers.getall("set-cookie", [])}
+            for cookie in cookies:
+                if cookie.key not in already:
+                    headers.add("set-cookie", cookie.to_header(header=""))
+        await send(message)
+
+    return send_with_cookies

@@ -1,0 +1,224 @@
+"""Registration and address confirmation (requirements 30-34).
+
+Registering never says whether an address is taken: every request gets the same "check your inbox"
+answer. A new address gets a confirmation mail (a link for 24 hours and a six-digit code for ten
+minutes); an address that already has an account gets a "someone tried to register" notice instead.
+
+The chosen password is not the account's password yet. It waits in the confirmation token and is
+applied only when that token is used *from the browser that registered* (the code, or the link
+opened there). If the link is opened anywhere else, the address is confirmed but the waiting
+password is discarded and the person choosing one now is the one who proved the mailbox. So a
+stranger who registers someone else's address first ("pre-hijacking") never ends up with a
+working password on the owner's account.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from litestar import Request
+from litestar.exceptions import TooManyRequestsException
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.core.identity import InvalidEmail, canonical_email
+from app.auth.core.ratelimit import LimiterUnavailable, RateLimitExceeded
+from app.auth.email_tokens import (
+    CodeOutcome,
+    Purpose,
+    browser_digest,
+    check_code,
+    issue_email_token,
+    retire_tokens,
+)
+from app.auth.events import audit
+from app.auth.forms import RegistrationForm
+from app.auth.limits import (
+    EMAILS_PER_ADDRESS,
+    EMAILS_PER_IP,
+    UNAVAILABLE_RETRY_AFTER,
+    client_address,
+    enforce,
+)
+from app.auth.models import EmailToken, User
+from app.auth.pending import Pending, new_pending
+from app.auth.remember import forget_user
+from app.auth.security import Security
+from app.auth.sessions import end_all_sessions
+from app.mail import Mail, send_mail
+
+CONFIRM_PATH = "/confirm-email"
+
+
+def _minutes(security: Security) -> int:
+    return int(security.policy.confirmation_code_ttl.total_seconds() // 60)
+
+
+async def may_mail(request: Request[Any, Any, Any], canonical: str) -> bool:
+    """Whether another mail may go to this address this hour (over the limit: silently not sent [13])."""
+    await enforce(request, EMAILS_PER_IP, client_address(request))
+    try:
+        await request.app.state.limiter.hit(EMAILS_PER_ADDRESS, canonical)
+    except RateLimitExceeded:
+        return False
+    except LimiterUnavailable as exc:  # fail closed, like every other limit
+        raise TooManyRequestsException(headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER)}) from exc
+    return True
+
+
+async def register(db: AsyncSession, request: Request[Any, Any, Any], form: RegistrationForm) -> Pending:
+    """Start a registration for a valid form; the same visible outcome whether or not the address is taken."""
+    security: Security = request.app.state.security
+    pending = new_pending(form.email)
+    # Hash in every branch, so the answer takes as long for a taken address as for a new one.
+    password_hash = await security.hasher.hash(form.password)
+    user = await _user_for_registration(db, form)
+    if not await may_mail(request, form.canonical):
+        return pending
+    if user.confirmed_at is None:
+        await send_confirmation(db, request, user, form.email, pending, password_hash)
+        await audit(db, request, "auth.register.requested", user_id=user.id)
+    else:
+        send_mail(db, Mail(to=user.email, template="registration_attempt", context=_account_links(security)))
+        await audit(db, request, "auth.register.duplicate", user_id=user.id)
+    return pending
+
+
+async def _user_for_registration(db: AsyncSession, form: RegistrationForm) -> User:
+    existing = await db.scalar(select(User).where(User.email_canonical == form.canonical))
+    if existing is not None:
+        return existing
+    user = User(email=form.email, email_canonical=form.canonical)
+    try:
+        async with db.begin_nested():
+            db.add(user)
+            await db.flush()
+    except IntegrityError:  # someone registered the same address a moment ago
+        existing = await db.scalar(select(User).where(User.email_canonical == form.canonical))
+        assert existing is not None
+        return existing
+    return user
+
+
+async def send_confirmation(
+    db: AsyncSession,
+    request: Request[Any, Any, Any],
+    user: User,
+    email: str,
+    pending: Pending,
+    password_hash: str | None,
+) -> None:
+    """Issue a confirmation token (link + code bound to this browser) and mail it."""
+    security: Security = request.app.state.security
+    issued = await issue_email_token(
+        db,
+        security,
+        user=user,
+        purpose=Purpose.CONFIRM_EMAIL,
+        email=email,
+        with_code=True,
+        browser_nonce=pending.nonce,
+        pending_password_hash=password_hash,
+    )
+    base = security.settings.base_url
+    send_mail(
+        db,
+        Mail(
+            to=email,
+            template="confirm_email",
+            context={
+                "link": f"{base}{CONFIRM_PATH}?token={issued.token}",
+                "code": issued.code,
+                "code_minutes": _minutes(security),
+                "link_hours": int(security.policy.confirmation_link_ttl.total_seconds() // 3600),
+            },
+        ),
+    )
+
+
+async def resend_confirmation(db: AsyncSession, request: Request[Any, Any, Any], pending: Pending) -> None:
+    """Send a new link and code for this browser's pending registration (silently nothing otherwise)."""
+    try:
+        canonical = canonical_email(pending.email)
+    except InvalidEmail:
+        return
+    user = await db.scalar(select(User).where(User.email_canonical == canonical))
+    if user is None or user.confirmed_at is not None or not await may_mail(request, canonical):
+        return
+    # Keep the password this browser chose: it waits in the newest token this browser asked for.
+    previous = await db.scalar(
+        select(EmailToken)
+        .where(EmailToken.user_id == user.id, EmailToken.browser_hash == browser_digest(pending.nonce))
+        .order_by(EmailToken.created_at.desc())
+        .limit(1)
+    )
+    if previous is None:
+        return
+    await send_confirmation(db, request, user, pending.email, pending, previous.pending_password_hash)
+    await audit(db, request, "auth.confirmation.resent", user_id=user.id)
+
+
+@dataclass(frozen=True)
+class Confirmed:
+    """A confirmed account, and whether this browser's chosen password was applied."""
+
+    user: User
+    password_applied: bool
+
+
+async def confirm_address(
+    db: AsyncSession, request: Request[Any, Any, Any], token: EmailToken, *, same_browser: bool
+) -> Confirmed:
+    """Finish a confirmation with a spent token: the address is proven; apply the waiting password
+    only when this is the browser that registered."""
+    security: Security = request.app.state.security
+    user = await db.get_one(User, token.user_id)
+    now = security.clock.now()
+    apply_password = same_browser and token.pending_password_hash is not None
+    # Whatever existed before the owner proved the address is not theirs: drop it [34].
+    await end_all_sessions(db, user.id)
+    await forget_user(db, user.id)
+    await retire_tokens(db, security, user.id, Purpose.CONFIRM_EMAIL)
+    user.confirmed_at = user.confirmed_at or now
+    user.email = token.email
+    user.password_hash = token.pending_password_hash if apply_password else None
+    user.password_changed_at = now if apply_password else None
+    await db.flush()
+    await audit(db, request, "auth.email.confirmed", user_id=user.id, same_browser=same_browser)
+    return Confirmed(user=user, password_applied=apply_password)
+
+
+@dataclass(frozen=True)
+class CodeAttempt:
+    """The result of typing a confirmation code."""
+
+    confirmed: Confirmed | None
+    error: str | None
+
+
+async def confirm_with_code(
+    db: AsyncSession, request: Request[Any, Any, Any], pending: Pending | None, code: str
+) -> CodeAttempt:
+    """Confirm with the code typed in the registering browser."""
+    security: Security = request.app.state.security
+    check = await check_code(
+        db,
+        security,
+        purpose=Purpose.CONFIRM_EMAIL,
+        browser_nonce=pending.nonce if pending else None,
+        code=code,
+    )
+    if check.outcome is CodeOutcome.ACCEPTED and check.token is not None:
+        return CodeAttempt(await confirm_address(db, request, check.token, same_browser=True), None)
+    await db.commit()  # keep the spent try even though this request fails
+    if check.outcome is CodeOutcome.WRONG:
+        tries = "1 try" if check.tries_left == 1 else f"{check.tries_left} tries"
+        return CodeAttempt(None, f"That code is not right. {tries} left.")
+    return CodeAttempt(None, "This code has expired or was used up. Send a new one below.")
+
+
+def _account_links(security: Security) -> dict[str, Any]:
+    base = security.settings.base_url
+    return {"sign_in_link": f"{base}/login", "reset_link": f"{base}/forgot-password"}

@@ -1,0 +1,119 @@
+"""Remember-me rows and cookie: issue on sign-in, restore a session, rotate, detect theft, revoke.
+
+The rules are in `app.auth.core.remember`; this module stores tokens and sets the cookie.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import structlog
+from litestar import Response
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.core.remember import (
+    RememberVerdict,
+    StoredRememberToken,
+    issue_remember_token,
+    judge,
+    rotated_validator,
+)
+from app.auth.core.tokens import split_selector_validator
+from app.auth.models import RememberToken, User
+from app.auth.security import Security
+from app.web.cookies import expire_cookie, set_cookie
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Restored:
+    """Outcome of presenting a remember-me cookie."""
+
+    user: User | None
+    """The user to start a session for; None when the cookie is refused."""
+    new_cookie: str | None
+    """The rotated cookie value to send back (None: keep or drop the current one)."""
+    verdict: RememberVerdict | None
+    """What the core decided (None when the cookie was malformed or unknown)."""
+
+
+async def remember_user(db: AsyncSession, user: User, device_label: str, security: Security) -> str:
+    """Store a new remember-me token for `user`; the cookie value to set."""
+    token = issue_remember_token(clock=security.clock, policy=security.policy)
+    db.add(
+        RememberToken(
+            selector=token.selector,
+            validator_hash=token.validator_hash,
+            user_id=user.id,
+            expires_at=token.expires_at,
+            device_label=device_label,
+        )
+    )
+    await db.flush()
+    return token.cookie_value
+
+
+async def restore(db: AsyncSession, cookie: str, security: Security) -> Restored:
+    """Check a remember-me cookie; rotate it when valid, revoke everything on theft."""
+    parsed = split_selector_validator(cookie)
+    if parsed is None:
+        return Restored(None, None, None)
+    selector, validator = parsed
+    row = (
+        await db.execute(
+            select(RememberToken, User)
+            .join(User, User.id == RememberToken.user_id)
+            .where(RememberToken.selector == selector)
+        )
+    ).first()
+    if row is None:
+        return Restored(None, None, None)
+    token, user = row
+    now = security.clock.now()
+    stored = StoredRememberToken(
+        token.validator_hash, token.previous_validator_hash, token.rotated_at, token.expires_at
+    )
+    verdict = judge(stored, validator, now, security.policy)
+    if verdict is RememberVerdict.EXPIRED or not user.is_active:
+        await db.execute(delete(RememberToken).where(RememberToken.id == token.id))
+        return Restored(None, None, verdict)
+    if verdict is RememberVerdict.THEFT:
+        log.warning("auth.remember.reuse_detected", user_id=str(user.id))
+        await forget_user(db, user.id)
+        return Restored(None, None, verdict)
+    if verdict is RememberVerdict.RACE:
+        return Restored(user, None, verdict)
+    new_cookie, new_hash = rotated_validator(selector)
+    await db.execute(
+        update(RememberToken)
+        .where(RememberToken.id == token.id)
+        .values(validator_hash=new_hash, previous_validator_hash=token.validator_hash, rotated_at=now)
+    )
+    return Restored(user, new_cookie, verdict)
+
+
+async def forget_user(db: AsyncSession, user_id: UUID) -> None:
+    """Revoke every remember-me token of the user (logout everywhere, password change, theft)."""
+    await db.execute(delete(RememberToken).where(RememberToken.user_id == user_id))
+
+
+async def forget_cookie(db: AsyncSession, cookie: str | None) -> None:
+    """Revoke the token behind one cookie (sign-out on this device)."""
+    parsed = split_selector_validator(cookie or "")
+    if parsed is not None:
+        await db.execute(delete(RememberToken).where(RememberToken.selector == parsed[0]))
+
+
+def set_remember_cookie(response: Response[Any], value: str, security: Security) -> None:
+    """The remember-me cookie: persistent for the remember-me lifetime, HttpOnly."""
+    max_age = int(security.policy.remember_me_lifetime.total_seconds())
+    set_cookie(response, security.cookies.remember, value, secure=security.secure_cookies, max_age=max_age)
+
+
+def clear_remember_cookie(response: Response[Any], security: Security) -> None:
+    """Remove the remember-me cookie from the browser."""
+    expire_cookie(response, security.cookies.remember, secure=security.secure_cookies)

@@ -1,0 +1,71 @@
+"""Small pieces the account routes share: form bodies, signing someone in, the link-token cookie."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, Response
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.core.sessions import SessionKind
+from app.auth.devices import device_label
+from app.auth.events import audit
+from app.auth.models import User
+from app.auth.remember import remember_user, set_remember_cookie
+from app.auth.security import Security
+from app.auth.sessions import begin_session, set_session_cookie
+from app.web.cookies import expire_cookie, set_cookie
+
+FormData = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+"""A posted HTML form."""
+
+NO_STORE = {"Cache-Control": "no-store"}
+"""Account pages must not linger in caches or history [87]."""
+
+TOKEN_PAGE_HEADERS = {**NO_STORE, "Referrer-Policy": "no-referrer"}
+"""Pages reached from a mailed link: nothing about them leaks through Referer [38]."""
+
+LINK_COOKIE_MAX_AGE = 15 * 60
+
+
+async def sign_user_in(
+    db: AsyncSession,
+    request: Request[Any, Any, Any],
+    response: Response[Any],
+    user: User,
+    *,
+    kind: SessionKind,
+    remember: bool = False,
+) -> None:
+    """Start a session for `user` (a new token, never an adopted one) and set its cookies."""
+    security: Security = request.app.state.security
+    new = await begin_session(db, request, user, kind, security)
+    set_session_cookie(response, new.token, security)
+    if remember:
+        value = await remember_user(db, user, device_label(request.headers.get("user-agent", "")), security)
+        set_remember_cookie(response, value, security)
+    user.last_login_at = security.clock.now()
+    await audit(db, request, "auth.login.succeeded", user_id=user.id, method=kind.value, remember=remember)
+
+
+def link_cookie_name(security: Security) -> str:
+    """The cookie holding a mailed link's token between the landing redirect and the POST."""
+    return "__Host-link" if security.secure_cookies else "link"
+
+
+def keep_link_token(response: Response[Any], token: str, security: Security) -> None:
+    """Move a token out of the URL into a short-lived cookie (so it is never in history or Referer)."""
+    set_cookie(
+        response,
+        link_cookie_name(security),
+        token,
+        secure=security.secure_cookies,
+        max_age=LINK_COOKIE_MAX_AGE,
+    )
+
+
+def forget_link_token(response: Response[Any], security: Security) -> None:
+    """Drop the link-token cookie."""
+    expire_cookie(response, link_cookie_name(security), secure=security.secure_cookies)

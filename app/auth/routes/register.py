@@ -1,0 +1,212 @@
+"""Registration, the "check your inbox" page, confirming by code or by link, choosing a password."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.params import FromQuery
+from litestar.response import Template
+
+from app.auth.core.passwords import check_password_policy
+from app.auth.core.sessions import SessionKind
+from app.auth.email_tokens import Purpose, browser_digest, find_live_token, spend_token
+from app.auth.forms import CodeForm, PasswordForm, RegistrationForm, context_words
+from app.auth.guards import requires_anonymous, requires_user
+from app.auth.limits import limit_posts_per_ip
+from app.auth.models import User
+from app.auth.pending import clear_pending_cookie, read_pending, set_pending_cookie
+from app.auth.registration import (
+    CONFIRM_PATH,
+    confirm_address,
+    confirm_with_code,
+    register,
+    resend_confirmation,
+)
+from app.auth.routes.common import (
+    NO_STORE,
+    TOKEN_PAGE_HEADERS,
+    FormData,
+    forget_link_token,
+    keep_link_token,
+    link_cookie_name,
+    sign_user_in,
+)
+from app.auth.security import Security
+from app.db import DBSession
+from app.web.flash import flash
+from app.web.htmx import render, see_other
+
+
+class RegistrationController(Controller):
+    """From "create an account" to a confirmed, signed-in user."""
+
+    include_in_schema = False
+
+    @get("/register", name="register", guards=[requires_anonymous])
+    async def form(self, request: Request[Any, Any, Any]) -> Template:
+        """The registration form."""
+        return render(request, "auth/register.html", form=RegistrationForm(), headers=NO_STORE)
+
+    @post("/register", name="register_submit", guards=[requires_anonymous, limit_posts_per_ip])
+    async def submit(
+        self, request: Request[Any, Any, Any], db_session: DBSession, data: FormData
+    ) -> Response[Any]:
+        """Validate; then the same answer whether or not the address already has an account."""
+        security: Security = request.app.state.security
+        form = RegistrationForm.parse(data, policy=security.policy, app_name=security.settings.app_name)
+        if form.errors:
+            return render(
+                request, "auth/register.html", fragment="auth/_register_form.html", form=form, status=422
+            )
+        pending = await register(db_session, request, form)
+        response = see_other(request, "/register/check-inbox")
+        set_pending_cookie(response, pending, security)
+        return response
+
+    @post("/register/password-check", name="register_password_check")
+    async def password_check(self, request: Request[Any, Any, Any], data: FormData) -> Template:
+        """Inline feedback on a password as it is typed (htmx); nothing is stored."""
+        security: Security = request.app.state.security
+        password = data.get("password", "")
+        problems = (
+            check_password_policy(
+                password,
+                policy=security.policy,
+                context_words=context_words(data.get("email", ""), security.settings.app_name),
+            )
+            if password
+            else []
+        )
+        return Template(
+            "auth/_password_feedback.html",
+            context={"problems": problems, "typed": bool(password), "policy": security.policy},
+            headers=NO_STORE,
+        )
+
+    @get("/register/check-inbox", name="check_inbox")
+    async def check_inbox(self, request: Request[Any, Any, Any]) -> Template:
+        """Where to look for the mail, a box for the code, and a way to get a new one."""
+        security: Security = request.app.state.security
+        pending = read_pending(request, security)
+        return render(request, "auth/check_inbox.html", pending=pending, form=CodeForm(), headers=NO_STORE)
+
+    @post("/register/confirm-code", name="confirm_code", guards=[limit_posts_per_ip])
+    async def confirm_code(
+        self, request: Request[Any, Any, Any], db_session: DBSession, data: FormData
+    ) -> Response[Any]:
+        """Confirm with the code from the mail (works only in the browser that registered)."""
+        security: Security = request.app.state.security
+        pending = read_pending(request, security)
+        form = CodeForm.parse(data)
+        if not form.errors:
+            attempt = await confirm_with_code(db_session, request, pending, form.code)
+            if attempt.confirmed is not None:
+                return await self._welcome(
+                    db_session, request, attempt.confirmed.user, attempt.confirmed.password_applied
+                )
+            form.errors["code"] = attempt.error or "That code did not work."
+        return render(
+            request,
+            "auth/check_inbox.html",
+            fragment="auth/_code_form.html",
+            pending=pending,
+            form=form,
+            status=422,
+            headers=NO_STORE,
+        )
+
+    @post("/register/resend", name="resend_confirmation", guards=[limit_posts_per_ip])
+    async def resend(self, request: Request[Any, Any, Any], db_session: DBSession) -> Response[Any]:
+        """Send a fresh link and code (same answer whatever happened)."""
+        security: Security = request.app.state.security
+        pending = read_pending(request, security)
+        if pending is not None:
+            await resend_confirmation(db_session, request, pending)
+        flash(request, "If that address is waiting for confirmation, a new message is on its way.", "info")
+        return see_other(request, "/register/check-inbox")
+
+    @get(CONFIRM_PATH, name="confirm_email")
+    async def confirm_page(
+        self, request: Request[Any, Any, Any], db_session: DBSession, token: FromQuery[str | None] = None
+    ) -> Response[Any]:
+        """Landing from the mail: move the token out of the URL, then offer a button (GET never spends it)."""
+        security: Security = request.app.state.security
+        if token:
+            response = see_other(request, CONFIRM_PATH)
+            response.headers.update(TOKEN_PAGE_HEADERS)
+            keep_link_token(response, token, security)
+            return response
+        kept = request.cookies.get(link_cookie_name(security), "")
+        live = await find_live_token(db_session, security, kept, Purpose.CONFIRM_EMAIL) if kept else None
+        return render(request, "auth/confirm_email.html", token_row=live, headers=TOKEN_PAGE_HEADERS)
+
+    @post(CONFIRM_PATH, name="confirm_email_submit", guards=[limit_posts_per_ip])
+    async def confirm_submit(self, request: Request[Any, Any, Any], db_session: DBSession) -> Response[Any]:
+        """Spend the link's token and confirm the address."""
+        security: Security = request.app.state.security
+        kept = request.cookies.get(link_cookie_name(security), "")
+        token = await spend_token(db_session, security, kept, Purpose.CONFIRM_EMAIL) if kept else None
+        if token is None:
+            response: Response[Any] = render(
+                request, "auth/confirm_email.html", token_row=None, status=410, headers=TOKEN_PAGE_HEADERS
+            )
+            forget_link_token(response, security)
+            return response
+        pending = read_pending(request, security)
+        same_browser = pending is not None and token.browser_hash == browser_digest(pending.nonce)
+        confirmed = await confirm_address(db_session, request, token, same_browser=same_browser)
+        response = await self._welcome(db_session, request, confirmed.user, confirmed.password_applied)
+        forget_link_token(response, security)
+        return response
+
+    async def _welcome(
+        self, db: DBSession, request: Request[Any, Any, Any], user: User, password_applied: bool
+    ) -> Response[Any]:
+        security: Security = request.app.state.security
+        if password_applied:
+            flash(request, "Your address is confirmed. Welcome!", "success")
+            response = see_other(request, "/settings")
+        else:
+            flash(
+                request,
+                "Your address is confirmed. Choose your password on this device to finish.",
+                "success",
+            )
+            response = see_other(request, "/welcome/password")
+        await sign_user_in(db, request, response, user, kind=SessionKind.MAGIC_LINK)
+        clear_pending_cookie(response, security)
+        return response
+
+    @get("/welcome/password", name="choose_password", guards=[requires_user])
+    async def choose_password(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        """Choose a password after confirming from a device other than the one that registered."""
+        if request.user.password_hash is not None:
+            return see_other(request, "/settings")
+        return render(request, "auth/choose_password.html", form=PasswordForm(), headers=NO_STORE)
+
+    @post("/welcome/password", name="choose_password_submit", guards=[requires_user])
+    async def choose_password_submit(
+        self, request: Request[Any, Any, Any], db_session: DBSession, data: FormData
+    ) -> Response[Any]:
+        """Set the first password of an account that has none."""
+        security: Security = request.app.state.security
+        user: User = request.user
+        if user.password_hash is not None:
+            return see_other(request, "/settings")
+        form = PasswordForm.parse(
+            data, policy=security.policy, email=user.email, app_name=security.settings.app_name
+        )
+        if form.errors:
+            return render(
+                request,
+                "auth/choose_password.html",
+                fragment="auth/_choose_password_form.html",
+                form=form,
+                status=422,
+                headers=NO_STORE,
+            )
+        user.password_hash = await security.hasher.hash(form.password)
+        user.password_changed_at = security.clock.now()
+        flash(request, "Password saved. You are all set.", "success")
+        return see_other(request, "/settings")

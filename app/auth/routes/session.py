@@ -1,0 +1,144 @@
+"""Signing in and out, and re-authenticating for sensitive actions (sudo)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.exceptions import TooManyRequestsException
+from litestar.params import FromQuery
+from litestar.response import Template
+
+from app.auth.core.redirects import safe_redirect_target
+from app.auth.core.sessions import SessionKind
+from app.auth.events import audit
+from app.auth.forms import SignInForm
+from app.auth.guards import requires_anonymous, requires_user
+from app.auth.limits import limit_posts_per_ip
+from app.auth.remember import clear_remember_cookie, forget_cookie
+from app.auth.routes.common import NO_STORE, FormData, sign_user_in
+from app.auth.security import Security
+from app.auth.sessions import (
+    CurrentSession,
+    clear_session_cookie,
+    end_session,
+    mark_reauthenticated,
+    set_session_cookie,
+)
+from app.auth.signin import (
+    InvalidCredentialsError,
+    ThrottledError,
+    authenticate,
+    check_password,
+    check_throttle,
+    identify,
+    second_factor_for,
+)
+from app.db import DBSession
+from app.web.htmx import render, see_other
+
+GENERIC_FAILURE = "That email and password do not match an account we can sign you in to."
+
+
+class SessionController(Controller):
+    """Sign in, sign out, sudo."""
+
+    include_in_schema = False
+
+    @get("/login", name="login", guards=[requires_anonymous])
+    async def form(self, request: Request[Any, Any, Any], next: FromQuery[str | None] = None) -> Template:
+        """The sign-in form."""
+        form = SignInForm(next=safe_redirect_target(next, default="/settings"))
+        signed_out = request.query_params.get("signed_out") == "1"
+        return render(
+            request, "auth/login.html", form=form, error=None, signed_out=signed_out, headers=NO_STORE
+        )
+
+    @post("/login", name="login_submit", guards=[requires_anonymous, limit_posts_per_ip])
+    async def submit(
+        self, request: Request[Any, Any, Any], db_session: DBSession, data: FormData
+    ) -> Response[Any]:
+        """Check the credentials; one generic answer for every kind of failure."""
+        form = SignInForm.parse(data)
+        try:
+            user = await authenticate(db_session, request, form.email, form.password)
+        except ThrottledError as exc:
+            raise TooManyRequestsException(headers={"Retry-After": str(exc.retry_after)}) from exc
+        except InvalidCredentialsError:
+            return render(
+                request,
+                "auth/login.html",
+                fragment="auth/_login_form.html",
+                form=form,
+                error=GENERIC_FAILURE,
+                signed_out=False,
+                status=422,
+                headers=NO_STORE,
+            )
+        challenge = second_factor_for(user)
+        if challenge is not None:  # pragma: no cover - no second factors yet
+            return see_other(request, challenge.url)
+        response = see_other(request, form.next)
+        await sign_user_in(
+            db_session, request, response, user, kind=SessionKind.PASSWORD, remember=form.remember
+        )
+        return response
+
+    @post("/logout", name="logout")
+    async def logout(self, request: Request[Any, Any, Any], db_session: DBSession) -> Response[Any]:
+        """End this session (the row is deleted), forget this browser, clear its data."""
+        security: Security = request.app.state.security
+        current: CurrentSession | None = request.auth
+        if current is not None:
+            await end_session(db_session, current.id)
+            await audit(db_session, request, "auth.logout", user_id=request.user.id)
+        await forget_cookie(db_session, request.cookies.get(security.cookies.remember))
+        response = see_other(request, "/login?signed_out=1")
+        clear_session_cookie(response, security)
+        clear_remember_cookie(response, security)
+        response.headers["Clear-Site-Data"] = '"cache", "cookies", "storage"'
+        return response
+
+    @get("/sudo", name="sudo", guards=[requires_user])
+    async def sudo_form(
+        self, request: Request[Any, Any, Any], next: FromQuery[str | None] = None
+    ) -> Template:
+        """Confirm it is you before a sensitive action."""
+        return render(
+            request,
+            "auth/sudo.html",
+            next=safe_redirect_target(next, default="/settings"),
+            error=None,
+            headers=NO_STORE,
+        )
+
+    @post("/sudo", name="sudo_submit", guards=[requires_user, limit_posts_per_ip])
+    async def sudo_submit(
+        self, request: Request[Any, Any, Any], db_session: DBSession, data: FormData
+    ) -> Response[Any]:
+        """Re-check the password; on success a fresh session token and a fresh sudo window."""
+        security: Security = request.app.state.security
+        target = safe_redirect_target(data.get("next"), default="/settings")
+        who = await identify(db_session, request.user.email)
+        try:
+            await check_throttle(db_session, request, who)
+            await check_password(
+                db_session, request, who, data.get("password", ""), failure_action="auth.sudo.failed"
+            )
+        except ThrottledError as exc:
+            raise TooManyRequestsException(headers={"Retry-After": str(exc.retry_after)}) from exc
+        except InvalidCredentialsError:
+            return render(
+                request,
+                "auth/sudo.html",
+                fragment="auth/_sudo_form.html",
+                next=target,
+                error="That password is not right.",
+                status=422,
+                headers=NO_STORE,
+            )
+        new = await mark_reauthenticated(db_session, request.auth, security)
+        await audit(db_session, request, "auth.sudo.granted", user_id=request.user.id)
+        response = see_other(request, target)
+        set_session_cookie(response, new.token, security)
+        return response

@@ -1,0 +1,107 @@
+"""Account settings: profile and sessions (later issues add security, email and password pages)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from litestar import Controller, Request, Response, get, post
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
+from litestar.response import Template
+
+from app.auth.core.sessions import sudo_remaining
+from app.auth.events import audit
+from app.auth.forms import ProfileForm
+from app.auth.guards import requires_sudo, requires_user
+from app.auth.models import User
+from app.auth.routes.common import NO_STORE, FormData
+from app.auth.security import Security
+from app.auth.sessions import CurrentSession, end_other_sessions, end_session, list_sessions
+from app.db import DBSession
+from app.web.flash import flash
+from app.web.htmx import render, see_other
+
+
+class SettingsController(Controller):
+    """The signed-in user's own settings."""
+
+    path = "/settings"
+    guards = [requires_user]
+    include_in_schema = False
+
+    @get("/", name="settings")
+    async def index(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        """The settings area opens on the profile."""
+        return see_other(request, "/settings/profile")
+
+    @get("/profile", name="settings_profile")
+    async def profile(self, request: Request[Any, Any, Any]) -> Template:
+        """Display name and address."""
+        form = ProfileForm(display_name=request.user.display_name)
+        return render(request, "settings/profile.html", form=form, section="profile", headers=NO_STORE)
+
+    @post("/profile", name="settings_profile_submit")
+    async def profile_submit(
+        self, request: Request[Any, Any, Any], db_session: DBSession, data: FormData
+    ) -> Response[Any]:
+        """Save the display name (the only field this form can change)."""
+        form = ProfileForm.parse(data)
+        if form.errors:
+            return render(
+                request,
+                "settings/profile.html",
+                fragment="settings/_profile_form.html",
+                form=form,
+                section="profile",
+                status=422,
+                headers=NO_STORE,
+            )
+        user: User = request.user
+        user.display_name = form.display_name
+        await audit(db_session, request, "account.profile.updated", user_id=user.id)
+        flash(request, "Profile saved.", "success")
+        return see_other(request, "/settings/profile")
+
+    @get("/sessions", name="settings_sessions")
+    async def sessions(self, request: Request[Any, Any, Any], db_session: DBSession) -> Template:
+        """Every browser signed in to this account, this one marked."""
+        security: Security = request.app.state.security
+        current: CurrentSession = request.auth
+        rows = await list_sessions(db_session, request.user.id, security)
+        remaining = sudo_remaining(current.authenticated_at, security.clock.now(), security.policy)
+        return render(
+            request,
+            "settings/sessions.html",
+            sessions=rows,
+            current_id=current.id,
+            section="sessions",
+            sudo_minutes=int(remaining.total_seconds() // 60),
+            headers=NO_STORE,
+        )
+
+    @post("/sessions/{session_id:uuid}/revoke", name="settings_session_revoke", guards=[requires_sudo])
+    async def revoke(
+        self, request: Request[Any, Any, Any], db_session: DBSession, session_id: FromPath[UUID]
+    ) -> Response[Any]:
+        """Sign out one other browser (only this user's sessions can be found here)."""
+        current: CurrentSession = request.auth
+        if session_id == current.id:
+            flash(request, "To sign out this browser, use “Sign out” at the top of the page.", "info")
+            return see_other(request, "/settings/sessions")
+        if not await end_session(db_session, session_id, user_id=request.user.id):
+            raise NotFoundException()
+        await audit(
+            db_session, request, "auth.session.revoked", user_id=request.user.id, revoked_id=str(session_id)
+        )
+        flash(request, "That session has been signed out.", "success")
+        return see_other(request, "/settings/sessions")
+
+    @post("/sessions/revoke-others", name="settings_sessions_revoke_others", guards=[requires_sudo])
+    async def revoke_others(self, request: Request[Any, Any, Any], db_session: DBSession) -> Response[Any]:
+        """Sign out every browser but this one."""
+        current: CurrentSession = request.auth
+        count = await end_other_sessions(db_session, request.user.id, keep=current.id)
+        await audit(db_session, request, "auth.session.revoked_others", user_id=request.user.id, count=count)
+        flash(request, "Signed out everywhere else." if count else "There were no other sessions.", "success")
+        return see_other(request, "/settings/sessions")

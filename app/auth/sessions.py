@@ -1,0 +1,172 @@
+"""Session rows: start, resume, touch, list and end them; set and clear their cookies.
+
+The decisions (timeouts, sudo) live in `app.auth.core.sessions`; this module is the storage and
+the cookie plumbing. Resuming a session is one query that loads the session and its user together,
+so an authenticated page costs a single round trip before the page's own query.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from litestar import Request, Response
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.core.sessions import (
+    NewSession,
+    SessionKind,
+    SessionTimes,
+    idle_cutoff,
+    is_live,
+    needs_touch,
+    start_session,
+)
+from app.auth.core.tokens import token_digest
+from app.auth.devices import device_label
+from app.auth.limits import client_address
+from app.auth.models import AuthSession, User
+from app.auth.security import Security
+from app.web.cookies import expire_cookie, set_cookie
+
+
+@dataclass(frozen=True)
+class CurrentSession:
+    """The signed-in session of this request (`request.auth`)."""
+
+    id: UUID
+    kind: str
+    created_at: datetime
+    authenticated_at: datetime | None
+    token_hash: bytes
+
+
+async def begin_session(
+    db: AsyncSession, request: Request[Any, Any, Any], user: User, kind: SessionKind, security: Security
+) -> NewSession:
+    """Store a new session for `user`, ending the oldest beyond the per-user limit."""
+    new = start_session(kind, clock=security.clock, policy=security.policy)
+    agent = request.headers.get("user-agent", "")[:512]
+    db.add(
+        AuthSession(
+            token_hash=new.token_hash,
+            user_id=user.id,
+            kind=new.kind.value,
+            created_at=new.started_at,
+            last_seen_at=new.started_at,
+            expires_at=new.expires_at,
+            authenticated_at=new.authenticated_at,
+            ip_address=client_address(request),
+            user_agent=agent,
+            device_label=device_label(agent),
+        )
+    )
+    await db.flush()
+    await _evict_oldest(db, user.id, keep=security.policy.max_sessions_per_user)
+    return new
+
+
+async def _evict_oldest(db: AsyncSession, user_id: UUID, keep: int) -> None:
+    newest = (
+        select(AuthSession.id)
+        .where(AuthSession.user_id == user_id)
+        .order_by(AuthSession.created_at.desc(), AuthSession.id.desc())
+        .limit(keep)
+    )
+    await db.execute(delete(AuthSession).where(AuthSession.user_id == user_id, AuthSession.id.not_in(newest)))
+
+
+async def resume_session(
+    db: AsyncSession, token: str, security: Security
+) -> tuple[CurrentSession, User] | None:
+    """The live session for a cookie token and its (active) user; expired rows are deleted."""
+    now = security.clock.now()
+    digest = token_digest(token)
+    row = (
+        await db.execute(
+            select(AuthSession, User)
+            .join(User, User.id == AuthSession.user_id)
+            .where(AuthSession.token_hash == digest)
+        )
+    ).first()
+    if row is None:
+        return None
+    session, user = row
+    times = SessionTimes(session.last_seen_at, session.expires_at, session.authenticated_at)
+    if not is_live(times, now, security.policy) or not user.is_active:
+        await db.execute(delete(AuthSession).where(AuthSession.id == session.id))
+        return None
+    if needs_touch(times, now, security.policy):
+        await db.execute(update(AuthSession).where(AuthSession.id == session.id).values(last_seen_at=now))
+    current = CurrentSession(
+        id=session.id,
+        kind=session.kind,
+        created_at=session.created_at,
+        authenticated_at=session.authenticated_at,
+        token_hash=session.token_hash,
+    )
+    return current, user
+
+
+async def list_sessions(db: AsyncSession, user_id: UUID, security: Security) -> list[AuthSession]:
+    """The user's live sessions, most recently used first."""
+    now = security.clock.now()
+    query = (
+        select(AuthSession)
+        .where(
+            AuthSession.user_id == user_id,
+            AuthSession.expires_at > now,
+            AuthSession.last_seen_at > idle_cutoff(now, security.policy),
+        )
+        .order_by(AuthSession.last_seen_at.desc())
+    )
+    return list((await db.scalars(query)).all())
+
+
+async def end_session(db: AsyncSession, session_id: UUID, *, user_id: UUID | None = None) -> bool:
+    """Delete one session (only if it belongs to `user_id`, when given). True if a row went."""
+    statement = delete(AuthSession).where(AuthSession.id == session_id)
+    if user_id is not None:
+        statement = statement.where(AuthSession.user_id == user_id)
+    result = await db.execute(statement.returning(AuthSession.id))
+    return result.first() is not None
+
+
+async def end_other_sessions(db: AsyncSession, user_id: UUID, keep: UUID) -> int:
+    """Delete every session of the user except `keep`; the number deleted."""
+    result = await db.execute(
+        delete(AuthSession)
+        .where(AuthSession.user_id == user_id, AuthSession.id != keep)
+        .returning(AuthSession.id)
+    )
+    return len(result.all())
+
+
+async def end_all_sessions(db: AsyncSession, user_id: UUID) -> None:
+    """Delete every session of the user."""
+    await db.execute(delete(AuthSession).where(AuthSession.user_id == user_id))
+
+
+async def mark_reauthenticated(db: AsyncSession, current: CurrentSession, security: Security) -> NewSession:
+    """Sudo: replace the session's token (fresh id, requirement 18) and stamp fresh credentials."""
+    now = security.clock.now()
+    new = start_session(SessionKind.PASSWORD, clock=security.clock, policy=security.policy)
+    await db.execute(
+        update(AuthSession)
+        .where(AuthSession.id == current.id)
+        .values(token_hash=new.token_hash, authenticated_at=now, last_seen_at=now)
+    )
+    return new
+
+
+def set_session_cookie(response: Response[Any], token: str, security: Security) -> None:
+    """The session cookie: no Max-Age, so it ends with the browser (remember-me is separate)."""
+    set_cookie(response, security.cookies.session, token, secure=security.secure_cookies)
+
+
+def clear_session_cookie(response: Response[Any], security: Security) -> None:
+    """Remove the session cookie from the browser."""
+    expire_cookie(response, security.cookies.session, secure=security.secure_cookies)

@@ -1,0 +1,361 @@
+"""Sessions: server-side timeouts, the sessions page, revocation, sudo, remember-me, cookie flags."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from http.cookies import SimpleCookie
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import event, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.asgi import create_app
+from app.auth.core.clock import FrozenClock
+from app.auth.models import AuthSession, RememberToken
+from app.settings import Settings
+from tests.support.accounts import DEFAULT_PASSWORD, Accounts
+from tests.support.web import BASE_URL, WebClient
+
+
+async def sessions_in_db(db: AsyncSession) -> int:
+    return int(await db.scalar(select(func.count()).select_from(AuthSession)) or 0)
+
+
+async def signed_in(web: WebClient) -> bool:
+    return (await web.get("/settings/profile", follow_redirects=False)).status_code == 200
+
+
+async def sudo(
+    web: WebClient, password: str = DEFAULT_PASSWORD, next_path: str = "/settings/sessions"
+) -> None:
+    await web.get(f"/sudo?next={next_path}")
+    response = await web.submit("/sudo", {"password": password, "next": next_path})
+    assert response.status_code == 303, response.text[:300]
+
+
+# --- timeouts [20]
+
+
+async def test_idle_timeout_is_enforced_by_the_server(
+    accounts: Accounts, web: WebClient, clock: FrozenClock, db: AsyncSession
+) -> None:
+    await accounts.create()
+    await accounts.login(web)
+    clock.advance(timedelta(minutes=29))
+    assert await signed_in(web)
+    stale_cookie = web.cookies["session"]
+    clock.advance(timedelta(minutes=31))
+    assert not await signed_in(web)
+    assert await sessions_in_db(db) == 0, "the expired row is deleted"
+    replay = web.other_browser()
+    replay.cookies.set("session", stale_cookie)
+    assert not await signed_in(replay)
+
+
+async def test_absolute_timeout_ends_even_a_busy_session(
+    accounts: Accounts, web: WebClient, clock: FrozenClock
+) -> None:
+    await accounts.create()
+    await accounts.login(web)
+    for _ in range(71):  # every 10 minutes for 11 h 50 min
+        clock.advance(timedelta(minutes=10))
+        assert await signed_in(web)
+    clock.advance(timedelta(minutes=10))  # 12 h
+    assert not await signed_in(web)
+
+
+async def test_the_twenty_first_session_ends_the_oldest(
+    accounts: Accounts, web: WebClient, clock: FrozenClock, db: AsyncSession
+) -> None:
+    await accounts.create()
+    browsers = []
+    for _ in range(21):
+        browser = web.other_browser()
+        await accounts.login(browser)
+        browsers.append(browser)
+        clock.advance(timedelta(minutes=1))
+    assert await sessions_in_db(db) == 20
+    assert not await signed_in(browsers[0])
+    assert await signed_in(browsers[-1])
+
+
+# --- the sessions page and revocation [22]
+
+
+async def test_sessions_page_lists_devices_and_marks_this_one(accounts: Accounts, web: WebClient) -> None:
+    await accounts.create()
+    phone = web.other_browser()
+    await accounts.login(
+        phone,
+        headers={
+            "user-agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Version/17.0 Mobile Safari/604.1"
+        },
+    )
+    await accounts.login(web)
+    page = await web.get("/settings/sessions")
+    assert page.status_code == 200
+    assert page.headers["cache-control"] == "no-store"
+    assert page.text.count('class="card session"') == 2
+    assert page.text.count("This device") == 1
+    assert "Mobile Safari on iOS" in page.text
+
+
+async def test_revoking_another_session_needs_sudo_and_signs_it_out(
+    accounts: Accounts, web: WebClient, db: AsyncSession, clock: FrozenClock
+) -> None:
+    await accounts.create()
+    laptop = web.other_browser()
+    await accounts.login(laptop)
+    await accounts.login(web)
+    other_id = (await db.scalars(select(AuthSession.id).order_by(AuthSession.created_at))).first()
+    clock.advance(timedelta(minutes=16))  # the sign-in's own credentials are now too old for sudo
+    await web.get("/settings/sessions")
+    asked = await web.submit(
+        f"/settings/sessions/{other_id}/revoke", headers={"referer": f"{BASE_URL}/settings/sessions"}
+    )
+    assert asked.status_code == 303
+    assert asked.headers["location"] == "/sudo?next=/settings/sessions"
+    assert await signed_in(laptop)
+    await sudo(web)
+    await web.get("/settings/sessions")
+    done = await web.submit(f"/settings/sessions/{other_id}/revoke")
+    assert done.headers["location"] == "/settings/sessions"
+    assert not await signed_in(laptop)
+    assert await signed_in(web)
+
+
+async def test_a_session_of_another_user_cannot_be_revoked(
+    accounts: Accounts, web: WebClient, db: AsyncSession
+) -> None:
+    await accounts.create("ada@example.com")
+    await accounts.create("eve@example.com")
+    victim = web.other_browser()
+    await accounts.login(victim, "ada@example.com")
+    victims_session = (await db.scalars(select(AuthSession.id))).one()
+    await accounts.login(web, "eve@example.com")
+    await web.get("/settings/sessions")
+    response = await web.submit(f"/settings/sessions/{victims_session}/revoke")
+    assert response.status_code == 404
+    assert await signed_in(victim)
+
+
+async def test_revoke_all_others_keeps_only_this_device(
+    accounts: Accounts, web: WebClient, db: AsyncSession
+) -> None:
+    await accounts.create()
+    others = [web.other_browser() for _ in range(3)]
+    for browser in others:
+        await accounts.login(browser)
+    await accounts.login(web)
+    await web.get("/settings/sessions")
+    response = await web.submit("/settings/sessions/revoke-others")
+    assert response.headers["location"] == "/settings/sessions"
+    assert await sessions_in_db(db) == 1
+    assert await signed_in(web)
+    for browser in others:
+        assert not await signed_in(browser)
+
+
+# --- sudo [28][29]
+
+
+async def test_sudo_window_is_fifteen_minutes_and_not_extended_by_activity(
+    accounts: Accounts, web: WebClient, clock: FrozenClock
+) -> None:
+    await accounts.create()
+    await accounts.login(web)
+    for _ in range(14):
+        clock.advance(timedelta(minutes=1))
+        await web.get("/settings/profile")
+    await web.get("/settings/sessions")
+    allowed = await web.submit("/settings/sessions/revoke-others")
+    assert allowed.headers["location"] == "/settings/sessions"
+    clock.advance(timedelta(minutes=2))
+    refused = await web.submit("/settings/sessions/revoke-others")
+    assert refused.headers["location"].startswith("/sudo?next=")
+
+
+async def test_htmx_request_past_the_sudo_window_gets_hx_redirect_not_a_form(
+    accounts: Accounts, web: WebClient, clock: FrozenClock
+) -> None:
+    await accounts.create()
+    await accounts.login(web)
+    clock.advance(timedelta(minutes=16))
+    await web.get("/settings/sessions")
+    response = await web.submit(
+        "/settings/sessions/revoke-others",
+        htmx=True,
+        headers={"hx-current-url": f"{BASE_URL}/settings/sessions"},
+    )
+    assert response.headers["hx-redirect"] == "/sudo?next=/settings/sessions"
+    assert "<form" not in response.text
+
+
+async def test_sudo_rotates_the_session_and_the_old_cookie_has_no_sudo(
+    accounts: Accounts, web: WebClient, clock: FrozenClock
+) -> None:
+    await accounts.create()
+    await accounts.login(web)
+    clock.advance(timedelta(minutes=16))
+    before = web.cookies["session"]
+    await sudo(web)
+    assert web.cookies["session"] != before
+    copy = web.other_browser()
+    copy.cookies.set("session", before)
+    assert not await signed_in(copy), "the pre-sudo token is gone, not merely unprivileged"
+
+
+async def test_wrong_password_on_the_sudo_page_is_refused(
+    accounts: Accounts, web: WebClient, clock: FrozenClock
+) -> None:
+    await accounts.create()
+    await accounts.login(web)
+    clock.advance(timedelta(minutes=16))
+    await web.get("/sudo?next=/settings/sessions")
+    response = await web.submit("/sudo", {"password": "not my password", "next": "/settings/sessions"})
+    assert response.status_code == 422
+    assert "That password is not right." in response.text
+
+
+# --- remember-me [26]
+
+
+async def test_remember_me_restores_a_session_and_rotates_its_cookie(
+    accounts: Accounts, web: WebClient, clock: FrozenClock, db: AsyncSession
+) -> None:
+    await accounts.create()
+    await accounts.login(web, remember="on")
+    first_remember = web.cookies["remember"]
+    clock.advance(timedelta(hours=13))  # the session itself is long dead
+    assert await signed_in(web)
+    assert web.cookies["remember"] != first_remember
+    kinds = (await db.scalars(select(AuthSession.kind))).all()
+    assert "remembered" in kinds
+
+
+async def test_replaying_an_old_remember_cookie_revokes_all_of_them(
+    accounts: Accounts, web: WebClient, clock: FrozenClock, db: AsyncSession
+) -> None:
+    await accounts.create()
+    await accounts.login(web, remember="on")
+    stolen = web.cookies["remember"]
+    clock.advance(timedelta(hours=13))
+    assert await signed_in(web)  # the owner's visit rotates the validator
+    clock.advance(timedelta(minutes=1))
+    thief = web.other_browser()
+    thief.cookies.set("remember", stolen)
+    assert not await signed_in(thief)
+    assert await db.scalar(select(func.count()).select_from(RememberToken)) == 0
+
+
+async def test_remember_me_ends_after_thirty_days(
+    accounts: Accounts, web: WebClient, clock: FrozenClock
+) -> None:
+    await accounts.create()
+    await accounts.login(web, remember="on")
+    clock.advance(timedelta(days=30, seconds=1))
+    assert not await signed_in(web)
+
+
+async def test_a_remembered_session_never_counts_as_fresh_for_sudo(
+    accounts: Accounts, web: WebClient, clock: FrozenClock
+) -> None:
+    await accounts.create()
+    await accounts.login(web, remember="on")
+    clock.advance(timedelta(hours=13))
+    assert await signed_in(web)
+    await web.get("/settings/sessions")
+    response = await web.submit("/settings/sessions/revoke-others")
+    assert response.headers["location"].startswith("/sudo?next=")
+
+
+async def test_signing_out_forgets_the_remember_cookie_too(
+    accounts: Accounts, web: WebClient, db: AsyncSession
+) -> None:
+    await accounts.create()
+    await accounts.login(web, remember="on")
+    await web.submit("/logout")
+    assert await db.scalar(select(func.count()).select_from(RememberToken)) == 0
+
+
+# --- cookies [19]
+
+
+@pytest.fixture
+async def secure_web(settings: Settings, db: AsyncSession, clock: FrozenClock) -> WebClient:
+    """A client of an app that sets production cookies (over https)."""
+    app = create_app(
+        settings.model_copy(update={"secure_cookies": True, "base_url": "https://testserver.local"}),
+        clock=clock,
+    )
+    client = AsyncTestClient(app=app, base_url="https://testserver.local")
+    await client.__aenter__()
+    web = WebClient(client)
+    yield web  # type: ignore[misc]
+    await client.__aexit__(None, None, None)
+
+
+async def test_every_cookie_has_the_production_flags(secure_web: WebClient, db: AsyncSession) -> None:
+    web = secure_web
+    from tests.support.accounts import Accounts as Factory
+
+    factory = Factory(db=db, security=web.client.app.state.security)
+    await factory.create()
+    headers: list[str] = []
+    page = await web.get("/login")
+    headers += page.headers.get_list("set-cookie")
+    response = await web.submit(
+        "/login",
+        {"email": "ada@example.com", "password": DEFAULT_PASSWORD, "remember": "on"},
+        headers={"origin": "https://testserver.local"},
+    )
+    assert response.status_code == 303
+    headers += response.headers.get_list("set-cookie")
+    names = set()
+    for header in headers:
+        cookie = SimpleCookie()
+        cookie.load(header)
+        [(name, morsel)] = cookie.items()
+        names.add(name)
+        assert name.startswith("__Host-"), header
+        assert morsel["secure"], header
+        assert morsel["path"] == "/", header
+        assert not morsel["domain"], header
+        assert morsel["samesite"].lower() == "lax", header
+        assert morsel["httponly"], header
+        if name == "__Host-session":
+            assert not morsel["max-age"], "the session cookie ends with the browser"
+    assert {"__Host-session", "__Host-remember", "__Host-csrftoken"} <= names
+
+
+# --- cost of an authenticated page
+
+
+async def test_an_authenticated_page_costs_at_most_two_database_round_trips(
+    accounts: Accounts, web: WebClient, app: Litestar
+) -> None:
+    await accounts.create()
+    await accounts.login(web)
+    await web.get("/settings/sessions")  # warm up: pool connection, prepared statements
+    engine = app.state.db_config.get_engine().sync_engine
+    statements: list[str] = []
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    def count_begin(conn: object) -> None:
+        statements.append("BEGIN")
+
+    event.listen(engine, "before_cursor_execute", count)
+    event.listen(engine, "begin", count_begin)
+    try:
+        response = await web.get("/settings/sessions")
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+        event.remove(engine, "begin", count_begin)
+    assert response.status_code == 200
+    real = [s for s in statements if s != "BEGIN"]
+    assert len(real) <= 2, statements
+    assert "JOIN users" in real[0], "session and user come back in one query"

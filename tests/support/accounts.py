@@ -1,0 +1,69 @@
+"""Accounts for tests: create users straight in the database, sign them in through the real form."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from litestar import Litestar
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.core.identity import canonical_email
+from app.auth.models import User
+from app.auth.security import Security
+from tests.support.web import WebClient
+
+DEFAULT_PASSWORD = "correct horse battery staple"
+
+
+@dataclass
+class Accounts:
+    """Make users and sign them in."""
+
+    db: AsyncSession
+    security: Security
+
+    async def create(
+        self,
+        email: str = "ada@example.com",
+        password: str | None = DEFAULT_PASSWORD,
+        *,
+        confirmed: bool = True,
+        active: bool = True,
+        password_hash: str | None = None,
+    ) -> User:
+        """A user, confirmed and active unless told otherwise."""
+        user = User(
+            email=email,
+            email_canonical=canonical_email(email),
+            password_hash=password_hash or (await self.security.hasher.hash(password) if password else None),
+            confirmed_at=self.security.clock.now() if confirmed else None,
+            is_active=active,
+        )
+        self.db.add(user)
+        await self.db.commit()
+        return user
+
+    async def login(
+        self,
+        web: WebClient,
+        email: str = "ada@example.com",
+        password: str = DEFAULT_PASSWORD,
+        *,
+        headers: dict[str, str] | None = None,
+        **fields: str,
+    ) -> httpx.Response:
+        """Sign in through the form (extra form `fields` such as remember="on"); asserts it worked."""
+        await web.get("/login")
+        response = await web.submit(
+            "/login", {"email": email, "password": password, **fields}, headers=headers
+        )
+        assert response.status_code == 303, response.text[:500]
+        return response
+
+
+@pytest.fixture
+def accounts(db: AsyncSession, app: Litestar) -> Accounts:
+    """User factory and sign-in helper (uses the app's hasher and clock)."""
+    return Accounts(db=db, security=app.state.security)
