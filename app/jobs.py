@@ -53,6 +53,9 @@ def task_options(task: str, settings: Settings) -> TaskOptions:
             retry_delay=settings.mail_retry_delay,
             retry_backoff=600,
         )
+    if task == "purge_expired":
+        # Idempotent and periodic: if one run fails, the next one ten minutes later catches up.
+        return TaskOptions(timeout=120, retries=1, ttl=3600)
     raise LookupError(f"unknown task {task!r}: add it to TASKS and declare its options here")
 
 

@@ -12,9 +12,10 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from saq import Worker
+from saq import CronJob, Worker
 
-from app.jobs import Jobs, build_queue
+from app.auth.maintenance import purge_expired
+from app.jobs import Jobs, build_queue, task_options
 from app.mail.tasks import send_email, worker_shutdown, worker_startup
 
 if TYPE_CHECKING:
@@ -25,8 +26,18 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-TASKS = (send_email,)
+TASKS = (send_email, purge_expired)
 """Every function a worker may run. Each must have its options declared in `app.jobs.task_options`."""
+
+
+def cron_jobs(settings: Settings) -> list[CronJob[Any]]:
+    """Periodic jobs (unique per queue: several workers still run each once per slot)."""
+    purge = task_options("purge_expired", settings)
+    return [
+        CronJob(
+            purge_expired, cron="*/10 * * * *", timeout=purge.timeout, retries=purge.retries, ttl=purge.ttl
+        )
+    ]
 
 
 def build_worker(queue: Queue, settings: Settings, *, handle_signals: bool) -> Worker[Any]:
@@ -34,6 +45,7 @@ def build_worker(queue: Queue, settings: Settings, *, handle_signals: bool) -> W
     worker: Worker[Any] = Worker(
         queue,
         functions=list(TASKS),
+        cron_jobs=cron_jobs(settings),
         concurrency=settings.saq_concurrency,
         startup=partial(worker_startup, settings),
         shutdown=worker_shutdown,
