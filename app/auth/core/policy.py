@@ -10,8 +10,10 @@ Bracketed numbers in the comments are items of the project's security requiremen
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
 from datetime import timedelta
+from typing import Any
 
 __all__ = ("DEFAULT_POLICY", "Argon2Profile", "PolicyError", "SecurityPolicy", "describe")
 
@@ -161,6 +163,17 @@ class SecurityPolicy:
         if self.code_digits < 6:
             raise PolicyError("codes need at least 6 digits")
 
+    def with_overrides(self, overrides: Mapping[str, int | float]) -> SecurityPolicy:
+        """A copy with some numbers replaced; durations are given in seconds. Floors still apply."""
+        known = {f.name: f for f in fields(self)}
+        changes: dict[str, Any] = {}
+        for name, value in overrides.items():
+            if name not in known or name == "argon2":
+                raise PolicyError(f"unknown or non-numeric policy setting {name!r}")
+            current = getattr(self, name)
+            changes[name] = timedelta(seconds=value) if isinstance(current, timedelta) else int(value)
+        return replace(self, **changes)  # __post_init__ re-checks every floor
+
     def for_production(self) -> SecurityPolicy:
         """This policy, checked for production use (refuses the fast test hashing profile)."""
         if not self.argon2.meets_owasp_floor():
@@ -193,9 +206,10 @@ def describe(policy: SecurityPolicy = DEFAULT_POLICY) -> list[tuple[str, str, st
 def _format(value: object) -> str:
     if isinstance(value, timedelta):
         seconds = int(value.total_seconds())
-        for unit, size in (("days", 86_400), ("h", 3_600), ("min", 60)):
+        for unit, size in (("day", 86_400), ("h", 3_600), ("min", 60)):
             if seconds >= size and seconds % size == 0:
-                return f"{seconds // size} {unit}"
+                count = seconds // size
+                return f"{count} {unit}{'s' if unit == 'day' and count != 1 else ''}"
         return f"{seconds} s"
     if isinstance(value, Argon2Profile):
         return f"argon2id t={value.time_cost}, m={value.memory_kib // 1024} MiB, p={value.parallelism}"

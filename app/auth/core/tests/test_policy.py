@@ -65,3 +65,13 @@ def test_describe_lists_every_number_with_an_explanation() -> None:
     values = {name: value for name, value, _ in rows}
     assert values["session_idle_timeout"] == "30 min"
     assert values["argon2"] == "argon2id t=3, m=64 MiB, p=4"
+
+
+def test_overrides_take_seconds_for_durations_and_keep_the_floors() -> None:
+    policy = DEFAULT_POLICY.with_overrides({"session_idle_timeout": 900, "max_sessions_per_user": 5})
+    assert policy.session_idle_timeout == timedelta(minutes=15)
+    assert policy.max_sessions_per_user == 5
+    with pytest.raises(PolicyError):
+        DEFAULT_POLICY.with_overrides({"password_min_length": 6})
+    with pytest.raises(PolicyError, match="unknown"):
+        DEFAULT_POLICY.with_overrides({"no_such_number": 1})
