@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             build_db_plugin(db_config),
             GatehouseCLI(),
         ],
-        template_config=build_template_config(settings),
+        template_config=build_template_config(settings, security.policy),
         csrf_config=CSRFConfig(
             secret=derive_key(settings.secret, "gatehouse/csrf/v1").hex(),
             cookie_name="__Host-csrftoken" if settings.cookies_secure else "csrftoken",

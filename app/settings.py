@@ -106,6 +106,10 @@ class Settings(BaseSettings):
     allowed_hosts: list[str] = Field(default_factory=list)
     """Host headers the app answers to (JSON list). Default: the host of BASE_URL plus localhost in dev/test."""
 
+    security_policy: dict[str, int] = Field(default_factory=dict)
+    """JSON object overriding security numbers of `app/auth/core/policy.py`, durations in seconds
+    (e.g. `{"session_idle_timeout": 900}`); values below the hard floors stop the app at startup."""
+
     max_body_size: int = 1_048_576
     """Largest request body in bytes; larger requests get 413."""
 

@@ -50,6 +50,11 @@ def code_ttl(purpose: Purpose, security: Security) -> timedelta:
     return policy.magic_link_ttl if purpose is Purpose.MAGIC_LINK else policy.confirmation_code_ttl
 
 
+def _code_context(row: EmailToken) -> bytes:
+    """Binds a code's digest to its token row, so a code cannot be replayed against another row."""
+    return f"{row.purpose}:{row.id.hex}".encode()
+
+
 def browser_digest(nonce: str) -> bytes:
     """What is stored of the random value a browser keeps to prove it asked for a code."""
     return sha256(nonce.encode()).digest()
@@ -101,7 +106,7 @@ async def issue_email_token(
     db.add(row)
     await db.flush()
     if code is not None:
-        row.code_hash = code_digest(code, key=security.code_key, context=row.id.bytes)
+        row.code_hash = code_digest(code, key=security.code_key, context=_code_context(row))
         await db.flush()
     return IssuedToken(token=token, code=code, row=row)
 
@@ -149,7 +154,7 @@ class CodeOutcome(StrEnum):
 
 @dataclass(frozen=True)
 class CodeCheck:
-    """Outcome, the spent token when accepted, and the tries left when wrong."""
+    """Outcome, the spent token when accepted, and the tries left when wrong (0: the code is dead)."""
 
     outcome: CodeOutcome
     token: EmailToken | None = None
@@ -188,12 +193,11 @@ async def check_code(
         or row.code_attempts >= limit
     ):
         return CodeCheck(CodeOutcome.EXPIRED)
-    typed = code_digest(code, key=security.code_key, context=row.id.bytes)
+    typed = code_digest(code, key=security.code_key, context=_code_context(row))
     if not digests_match(typed, row.code_hash):
         row.code_attempts += 1
         await db.flush()
-        left = limit - row.code_attempts
-        return CodeCheck(CodeOutcome.WRONG if left > 0 else CodeOutcome.EXPIRED, tries_left=left)
+        return CodeCheck(CodeOutcome.WRONG, tries_left=limit - row.code_attempts)
     spent = await db.scalars(
         update(EmailToken)
         .where(EmailToken.id == row.id, EmailToken.used_at.is_(None))

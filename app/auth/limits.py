@@ -14,7 +14,7 @@ in place; `stop_limits` (on_shutdown) closes a Redis connection pool.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -45,12 +45,37 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-AUTH_POST_PER_IP = Rule("auth.post.ip", DEFAULT_POLICY.ip_auth_posts_per_minute, timedelta(minutes=1))
-"""POSTs per client address per minute; `limit_posts_per_ip` appends the endpoint to the name."""
-EMAILS_PER_ADDRESS = Rule("email.address", DEFAULT_POLICY.emails_per_address_per_hour, timedelta(hours=1))
-"""Mails per recipient address per hour, for every endpoint that sends one."""
-EMAILS_PER_IP = Rule("email.ip", DEFAULT_POLICY.emails_per_ip_per_hour, timedelta(hours=1))
-"""Mail-sending requests per client address per hour."""
+
+@dataclass(frozen=True)
+class LimitRules:
+    """The rate-limit rules, built from the effective policy at startup (`app.state.limit_rules`)."""
+
+    auth_post: Rule
+    """POSTs per client address per minute; `limit_posts_per_ip` appends the endpoint to the name."""
+    emails_per_address: Rule
+    """Mails per recipient address per hour, for every endpoint that sends one."""
+    emails_per_ip: Rule
+    """Mail-sending requests per client address per hour."""
+    password_checks: Rule
+    """As-you-type password feedback requests per client address per minute (cheap, but not free)."""
+
+
+def rules_for(policy: SecurityPolicy) -> LimitRules:
+    """The rules `policy` implies."""
+    return LimitRules(
+        auth_post=Rule("auth.post.ip", policy.ip_auth_posts_per_minute, timedelta(minutes=1)),
+        emails_per_address=Rule("email.address", policy.emails_per_address_per_hour, timedelta(hours=1)),
+        emails_per_ip=Rule("email.ip", policy.emails_per_ip_per_hour, timedelta(hours=1)),
+        password_checks=Rule(
+            "auth.password_check.ip", 6 * policy.ip_auth_posts_per_minute, timedelta(minutes=1)
+        ),
+    )
+
+
+_DEFAULT_RULES = rules_for(DEFAULT_POLICY)
+AUTH_POST_PER_IP = _DEFAULT_RULES.auth_post
+EMAILS_PER_ADDRESS = _DEFAULT_RULES.emails_per_address
+EMAILS_PER_IP = _DEFAULT_RULES.emails_per_ip
 
 UNAVAILABLE_RETRY_AFTER = 60
 """Seconds a client is told to wait when the counter store is down (we refuse rather than guess)."""
@@ -223,8 +248,15 @@ async def limit_posts_per_ip(connection: ASGIConnection[Any, Any, Any, Any], _: 
         return
     # The route's template, not the URL: `/reset/{token}` is one endpoint whatever the token.
     endpoint = connection.scope.get("path_template") or connection.url.path
-    rule = replace(AUTH_POST_PER_IP, name=f"{AUTH_POST_PER_IP.name}:{endpoint}")
+    base = limit_rules(connection.app).auth_post
+    rule = replace(base, name=f"{base.name}:{endpoint}")
     await enforce(connection, rule, client_address(connection))
+
+
+def limit_rules(app: Litestar) -> LimitRules:
+    """The app's rules (the defaults until `start_limits` has run)."""
+    rules: LimitRules | None = app.state.get("limit_rules")
+    return rules or _DEFAULT_RULES
 
 
 async def start_limits(app: Litestar) -> None:
@@ -239,6 +271,7 @@ async def start_limits(app: Litestar) -> None:
     key = security.throttle_key if security else derive_key(settings.secret, "gatehouse/login-throttle/v1")
     app.state.limiter = build_limiter(settings, engine, clock)
     app.state.throttles = PostgresThrottleStore(engine, key, clock, policy)
+    app.state.limit_rules = rules_for(policy)
 
 
 async def stop_limits(app: Litestar) -> None:

@@ -55,6 +55,6 @@ async def purge_expired_rows(
 
 async def purge_expired(ctx: dict[str, Any]) -> dict[str, int]:
     """The periodic job: purge with the worker's engine."""
-    deleted = await purge_expired_rows(ctx["engine"], ctx.get("clock") or SystemClock())
+    deleted = await purge_expired_rows(ctx["engine"], SystemClock(), ctx.get("policy", DEFAULT_POLICY))
     log.info("maintenance.purged", **deleted)
     return deleted

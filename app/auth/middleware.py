@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.core.remember import RememberVerdict
 from app.auth.core.sessions import SessionKind
+from app.auth.events import audit
 from app.auth.remember import restore
 from app.auth.security import Security
 from app.auth.sessions import CurrentSession, begin_session, resume_session
@@ -86,12 +87,23 @@ class AuthenticationMiddleware:
         names = security.cookies
         async with AsyncSession(db_config.get_engine(), expire_on_commit=False) as db:
             restored = await restore(db, cookie, security)
+            if restored.verdict is RememberVerdict.THEFT:
+                await audit(
+                    db, request, "auth.remember.reuse_detected", outcome="failure", user_id=restored.owner_id
+                )
             if restored.user is None:
                 await db.commit()
                 if restored.verdict is not RememberVerdict.RACE:
                     outgoing.append(_expired(names.remember, security))
                 return None, None
-            new = await begin_session(db, request, restored.user, SessionKind.REMEMBERED, security)
+            new = await begin_session(
+                db,
+                request,
+                restored.user,
+                SessionKind.REMEMBERED,
+                security,
+                remember_token_id=restored.token_id,
+            )
             await db.commit()
         outgoing.append(_cookie(names.session, new.token, security))
         if restored.new_cookie:

@@ -54,6 +54,10 @@ class AuthSession(Base):
     ip_address: Mapped[str] = mapped_column(String(45), default="")
     user_agent: Mapped[str] = mapped_column(String(512), default="")
     device_label: Mapped[str] = mapped_column(String(120), default="")
+    remember_token_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("remember_tokens.id", ondelete="SET NULL"), default=None
+    )
+    """The remember-me token of this browser, if any: signing the session out forgets it too."""
 
 
 class RememberToken(Base):

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.core.identity import InvalidEmail, canonical_email
 from app.auth.core.ratelimit import LimiterUnavailable, RateLimitExceeded
+from app.auth.core.throttle import decide
 from app.auth.email_tokens import (
     CodeOutcome,
     Purpose,
@@ -35,13 +36,7 @@ from app.auth.email_tokens import (
 )
 from app.auth.events import audit
 from app.auth.forms import RegistrationForm
-from app.auth.limits import (
-    EMAILS_PER_ADDRESS,
-    EMAILS_PER_IP,
-    UNAVAILABLE_RETRY_AFTER,
-    client_address,
-    enforce,
-)
+from app.auth.limits import UNAVAILABLE_RETRY_AFTER, client_address, enforce, limit_rules
 from app.auth.models import EmailToken, User
 from app.auth.pending import Pending, new_pending
 from app.auth.remember import forget_user
@@ -58,9 +53,10 @@ def _minutes(security: Security) -> int:
 
 async def may_mail(request: Request[Any, Any, Any], canonical: str) -> bool:
     """Whether another mail may go to this address this hour (over the limit: silently not sent [13])."""
-    await enforce(request, EMAILS_PER_IP, client_address(request))
+    rules = limit_rules(request.app)
+    await enforce(request, rules.emails_per_ip, client_address(request))
     try:
-        await request.app.state.limiter.hit(EMAILS_PER_ADDRESS, canonical)
+        await request.app.state.limiter.hit(rules.emails_per_address, canonical)
     except RateLimitExceeded:
         return False
     except LimiterUnavailable as exc:  # fail closed, like every other limit
@@ -201,8 +197,21 @@ class CodeAttempt:
 async def confirm_with_code(
     db: AsyncSession, request: Request[Any, Any, Any], pending: Pending | None, code: str
 ) -> CodeAttempt:
-    """Confirm with the code typed in the registering browser."""
+    """Confirm with the code typed in the registering browser.
+
+    Wrong codes also count against the address's sign-in throttle, so asking for new codes does
+    not buy an endless supply of guesses (each code allows only a few, the address a bounded total).
+    """
     security: Security = request.app.state.security
+    canonical = _canonical_or_none(pending.email) if pending else None
+    if canonical is not None:
+        state = await request.app.state.throttles.state(canonical)
+        decision = decide(state, security.clock.now(), security.policy)
+        if not decision.allowed:
+            wait = decision.retry_after
+            return CodeAttempt(
+                None, f"Too many wrong codes. Try again in {wait} second{'s' if wait != 1 else ''}."
+            )
     check = await check_code(
         db,
         security,
@@ -212,11 +221,20 @@ async def confirm_with_code(
     )
     if check.outcome is CodeOutcome.ACCEPTED and check.token is not None:
         return CodeAttempt(await confirm_address(db, request, check.token, same_browser=True), None)
+    if check.outcome is CodeOutcome.WRONG and canonical is not None:
+        await request.app.state.throttles.record_failure(canonical)
     await db.commit()  # keep the spent try even though this request fails
-    if check.outcome is CodeOutcome.WRONG:
+    if check.outcome is CodeOutcome.WRONG and check.tries_left > 0:
         tries = "1 try" if check.tries_left == 1 else f"{check.tries_left} tries"
         return CodeAttempt(None, f"That code is not right. {tries} left.")
     return CodeAttempt(None, "This code has expired or was used up. Send a new one below.")
+
+
+def _canonical_or_none(email: str) -> str | None:
+    try:
+        return canonical_email(email)
+    except InvalidEmail:
+        return None
 
 
 def _account_links(security: Security) -> dict[str, Any]:

@@ -21,8 +21,9 @@ from app.auth.core.remember import (
     judge,
     rotated_validator,
 )
+from app.auth.core.sessions import SessionKind
 from app.auth.core.tokens import split_selector_validator
-from app.auth.models import RememberToken, User
+from app.auth.models import AuthSession, RememberToken, User
 from app.auth.security import Security
 from app.web.cookies import expire_cookie, set_cookie
 
@@ -35,33 +36,38 @@ class Restored:
 
     user: User | None
     """The user to start a session for; None when the cookie is refused."""
+    token_id: UUID | None
+    """The remember-me token that vouched (linked to the new session)."""
     new_cookie: str | None
     """The rotated cookie value to send back (None: keep or drop the current one)."""
     verdict: RememberVerdict | None
     """What the core decided (None when the cookie was malformed or unknown)."""
+    owner_id: UUID | None = None
+    """Whose token the cookie named (set whenever the selector was known, theft included)."""
 
 
-async def remember_user(db: AsyncSession, user: User, device_label: str, security: Security) -> str:
-    """Store a new remember-me token for `user`; the cookie value to set."""
+async def remember_user(
+    db: AsyncSession, user: User, device_label: str, security: Security
+) -> tuple[UUID, str]:
+    """Store a new remember-me token for `user`; its id and the cookie value to set."""
     token = issue_remember_token(clock=security.clock, policy=security.policy)
-    db.add(
-        RememberToken(
-            selector=token.selector,
-            validator_hash=token.validator_hash,
-            user_id=user.id,
-            expires_at=token.expires_at,
-            device_label=device_label,
-        )
+    row = RememberToken(
+        selector=token.selector,
+        validator_hash=token.validator_hash,
+        user_id=user.id,
+        expires_at=token.expires_at,
+        device_label=device_label,
     )
+    db.add(row)
     await db.flush()
-    return token.cookie_value
+    return row.id, token.cookie_value
 
 
 async def restore(db: AsyncSession, cookie: str, security: Security) -> Restored:
     """Check a remember-me cookie; rotate it when valid, revoke everything on theft."""
     parsed = split_selector_validator(cookie)
     if parsed is None:
-        return Restored(None, None, None)
+        return Restored(None, None, None, None)
     selector, validator = parsed
     row = (
         await db.execute(
@@ -71,7 +77,7 @@ async def restore(db: AsyncSession, cookie: str, security: Security) -> Restored
         )
     ).first()
     if row is None:
-        return Restored(None, None, None)
+        return Restored(None, None, None, None)
     token, user = row
     now = security.clock.now()
     stored = StoredRememberToken(
@@ -80,20 +86,27 @@ async def restore(db: AsyncSession, cookie: str, security: Security) -> Restored
     verdict = judge(stored, validator, now, security.policy)
     if verdict is RememberVerdict.EXPIRED or not user.is_active:
         await db.execute(delete(RememberToken).where(RememberToken.id == token.id))
-        return Restored(None, None, verdict)
+        return Restored(None, None, None, verdict, user.id)
     if verdict is RememberVerdict.THEFT:
+        # An old validator: either the owner or a thief used a copy first. End every remembered
+        # browser and every session they restored; the owner signs in again with the password.
         log.warning("auth.remember.reuse_detected", user_id=str(user.id))
+        await db.execute(
+            delete(AuthSession).where(
+                AuthSession.user_id == user.id, AuthSession.kind == SessionKind.REMEMBERED.value
+            )
+        )
         await forget_user(db, user.id)
-        return Restored(None, None, verdict)
+        return Restored(None, None, None, verdict, user.id)
     if verdict is RememberVerdict.RACE:
-        return Restored(user, None, verdict)
+        return Restored(user, token.id, None, verdict)
     new_cookie, new_hash = rotated_validator(selector)
     await db.execute(
         update(RememberToken)
         .where(RememberToken.id == token.id)
         .values(validator_hash=new_hash, previous_validator_hash=token.validator_hash, rotated_at=now)
     )
-    return Restored(user, new_cookie, verdict)
+    return Restored(user, token.id, new_cookie, verdict)
 
 
 async def forget_user(db: AsyncSession, user_id: UUID) -> None:

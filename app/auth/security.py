@@ -55,11 +55,16 @@ class Security:
         return self.settings.cookies_secure
 
 
+def effective_policy(settings: Settings) -> SecurityPolicy:
+    """The policy with SECURITY_POLICY overrides applied; tests hash cheaply, everything else at full cost."""
+    base = SecurityPolicy(argon2=FAST_TEST_ARGON2) if settings.app_env == "test" else DEFAULT_POLICY
+    policy = base.with_overrides(settings.security_policy)
+    return policy if settings.app_env == "test" else policy.for_production()
+
+
 def build_security(settings: Settings, clock: Clock | None = None) -> Security:
-    """The toolkit for `settings`; tests hash cheaply, every other environment at full cost."""
-    policy = SecurityPolicy(argon2=FAST_TEST_ARGON2) if settings.app_env == "test" else DEFAULT_POLICY
-    if settings.app_env != "test":
-        policy = policy.for_production()
+    """The toolkit for `settings`."""
+    policy = effective_policy(settings)
     return Security(
         settings=settings,
         policy=policy,

@@ -13,7 +13,7 @@ from typing import Any
 from uuid import UUID
 
 from litestar import Request, Response
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.core.sessions import (
@@ -28,7 +28,7 @@ from app.auth.core.sessions import (
 from app.auth.core.tokens import token_digest
 from app.auth.devices import device_label
 from app.auth.limits import client_address
-from app.auth.models import AuthSession, User
+from app.auth.models import AuthSession, RememberToken, User
 from app.auth.security import Security
 from app.web.cookies import expire_cookie, set_cookie
 
@@ -45,7 +45,13 @@ class CurrentSession:
 
 
 async def begin_session(
-    db: AsyncSession, request: Request[Any, Any, Any], user: User, kind: SessionKind, security: Security
+    db: AsyncSession,
+    request: Request[Any, Any, Any],
+    user: User,
+    kind: SessionKind,
+    security: Security,
+    *,
+    remember_token_id: UUID | None = None,
 ) -> NewSession:
     """Store a new session for `user`, ending the oldest beyond the per-user limit."""
     new = start_session(kind, clock=security.clock, policy=security.policy)
@@ -62,6 +68,7 @@ async def begin_session(
             ip_address=client_address(request),
             user_agent=agent,
             device_label=device_label(agent),
+            remember_token_id=remember_token_id,
         )
     )
     await db.flush()
@@ -126,23 +133,30 @@ async def list_sessions(db: AsyncSession, user_id: UUID, security: Security) -> 
     return list((await db.scalars(query)).all())
 
 
+async def _end_where(db: AsyncSession, *conditions: ColumnElement[bool]) -> int:
+    """Delete matching sessions and the remember-me tokens of their browsers; the number of sessions."""
+    result = await db.execute(
+        delete(AuthSession).where(*conditions).returning(AuthSession.id, AuthSession.remember_token_id)
+    )
+    rows = result.all()
+    remembered = [token_id for _, token_id in rows if token_id is not None]
+    if remembered:
+        # Otherwise the browser would simply sign itself back in on its next request.
+        await db.execute(delete(RememberToken).where(RememberToken.id.in_(remembered)))
+    return len(rows)
+
+
 async def end_session(db: AsyncSession, session_id: UUID, *, user_id: UUID | None = None) -> bool:
-    """Delete one session (only if it belongs to `user_id`, when given). True if a row went."""
-    statement = delete(AuthSession).where(AuthSession.id == session_id)
+    """Sign one browser out (only if the session belongs to `user_id`, when given). True if it existed."""
+    conditions = [AuthSession.id == session_id]
     if user_id is not None:
-        statement = statement.where(AuthSession.user_id == user_id)
-    result = await db.execute(statement.returning(AuthSession.id))
-    return result.first() is not None
+        conditions.append(AuthSession.user_id == user_id)
+    return await _end_where(db, *conditions) > 0
 
 
 async def end_other_sessions(db: AsyncSession, user_id: UUID, keep: UUID) -> int:
-    """Delete every session of the user except `keep`; the number deleted."""
-    result = await db.execute(
-        delete(AuthSession)
-        .where(AuthSession.user_id == user_id, AuthSession.id != keep)
-        .returning(AuthSession.id)
-    )
-    return len(result.all())
+    """Sign out every browser of the user except the session `keep`; the number signed out."""
+    return await _end_where(db, AuthSession.user_id == user_id, AuthSession.id != keep)
 
 
 async def end_all_sessions(db: AsyncSession, user_id: UUID) -> None:
@@ -154,10 +168,11 @@ async def mark_reauthenticated(db: AsyncSession, current: CurrentSession, securi
     """Sudo: replace the session's token (fresh id, requirement 18) and stamp fresh credentials."""
     now = security.clock.now()
     new = start_session(SessionKind.PASSWORD, clock=security.clock, policy=security.policy)
+    # Re-authentication restarts both clocks [20]: idle and absolute.
     await db.execute(
         update(AuthSession)
         .where(AuthSession.id == current.id)
-        .values(token_hash=new.token_hash, authenticated_at=now, last_seen_at=now)
+        .values(token_hash=new.token_hash, authenticated_at=now, last_seen_at=now, expires_at=new.expires_at)
     )
     return new
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from app.auth.security import effective_policy
 from app.jobs import job_cipher, unseal
 from app.mail.backends import build_backend
 from app.mail.message import Mail
@@ -25,6 +26,7 @@ async def worker_startup(settings: Settings, ctx: dict[str, Any]) -> None:
     ctx["cipher"] = job_cipher(settings)
     ctx["renderer"] = MailRenderer(settings)
     ctx["mail_backend"] = build_backend(settings, engine)
+    ctx["policy"] = effective_policy(settings)
 
 
 async def worker_shutdown(ctx: dict[str, Any]) -> None:

@@ -12,6 +12,11 @@ from typing import Any
 from litestar import Response
 
 
+def cookie_name(name: str, *, secure: bool) -> str:
+    """`__Host-<name>` when cookies are secure (the browser then enforces Secure, Path=/, no Domain)."""
+    return f"__Host-{name}" if secure else name
+
+
 def set_cookie(
     response: Response[Any],
     name: str,

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from app.web.cookies import expire_cookie, set_cookie
+from app.web.cookies import cookie_name, expire_cookie, set_cookie
 
 if TYPE_CHECKING:
     from litestar import Request, Response
@@ -45,7 +45,8 @@ def consume_flashes(request: Request[Any, Any, Any]) -> list[Flash]:
     if state.get("flashes_consumed"):
         return []
     state["flashes_consumed"] = True
-    carried = _read_cookie(request.cookies.get(COOKIE), _secret(request))
+    name = cookie_name(COOKIE, secure=request.app.state.settings.cookies_secure)
+    carried = _read_cookie(request.cookies.get(name), _secret(request))
     return carried + _pending(request)
 
 
@@ -54,17 +55,17 @@ def carry_flashes(request: Request[Any, Any, Any], response: Response[Any]) -> N
     pending = _pending(request)
     if not pending or request.state.get("flashes_consumed"):
         return
-    carried = _read_cookie(request.cookies.get(COOKIE), _secret(request))
     secure = request.app.state.settings.cookies_secure
-    set_cookie(
-        response, COOKIE, _write_cookie(carried + pending, _secret(request)), secure=secure, max_age=300
-    )
+    name = cookie_name(COOKIE, secure=secure)
+    carried = _read_cookie(request.cookies.get(name), _secret(request))
+    set_cookie(response, name, _write_cookie(carried + pending, _secret(request)), secure=secure, max_age=300)
 
 
 def clear_carried(request: Request[Any, Any, Any], response: Response[Any]) -> None:
     """On a rendered page (which shows them): drop the cookie that carried messages here."""
-    if COOKIE in request.cookies:
-        expire_cookie(response, COOKIE, secure=request.app.state.settings.cookies_secure)
+    secure = request.app.state.settings.cookies_secure
+    if cookie_name(COOKIE, secure=secure) in request.cookies:
+        expire_cookie(response, cookie_name(COOKIE, secure=secure), secure=secure)
 
 
 def _pending(request: Request[Any, Any, Any]) -> list[Flash]:

@@ -9,12 +9,15 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Template
 
+from app.auth.core.redirects import safe_redirect_target
+from app.web.cookies import cookie_name, set_cookie
 from app.web.flash import flash
 from app.web.forms import DemoForm
 from app.web.htmx import is_htmx, render, see_other
 from app.web.templating import THEME_COOKIE, THEMES
 
 FormBody = Body(media_type=RequestEncodingType.URL_ENCODED)
+THEME_MAX_AGE = 365 * 24 * 3600
 
 
 class SiteController(Controller):
@@ -49,10 +52,10 @@ class SiteController(Controller):
         """Remember the colour theme in a cookie so the first paint already uses it."""
         theme = data.get("theme", "system")
         theme = theme if theme in THEMES else "system"
-        back = data.get("next", "/")
-        back = back if back.startswith("/") and not back.startswith(("//", "/\\")) else "/"
+        back = safe_redirect_target(data.get("next"), default="/")
         response = Response(content=None, status_code=204) if is_htmx(request) else see_other(request, back)
-        response.set_cookie(
-            THEME_COOKIE, theme, max_age=365 * 24 * 3600, samesite="lax", httponly=True, path="/"
+        secure = request.app.state.settings.cookies_secure
+        set_cookie(
+            response, cookie_name(THEME_COOKIE, secure=secure), theme, secure=secure, max_age=THEME_MAX_AGE
         )
         return response

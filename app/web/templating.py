@@ -7,6 +7,7 @@ so browsers may cache the files for a year and still see a change on the next de
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
+from app.auth.core.policy import SecurityPolicy
+from app.web.cookies import cookie_name
 from app.web.flash import consume_flashes
 
 if TYPE_CHECKING:
@@ -39,11 +42,22 @@ def static_hashes(directory: Path = STATIC) -> dict[str, str]:
 
 def current_theme(request: Request[Any, Any, Any]) -> str:
     """The theme the visitor chose (cookie), or `system` to follow their operating system."""
-    theme = request.cookies.get(THEME_COOKIE, "system")
+    secure = request.app.state.settings.cookies_secure
+    theme = request.cookies.get(cookie_name(THEME_COOKIE, secure=secure), "system")
     return theme if theme in THEMES else "system"
 
 
-def build_template_config(settings: Settings) -> TemplateConfig[JinjaTemplateEngine]:
+def human_duration(value: timedelta) -> str:
+    """`timedelta(days=30)` → "30 days", `timedelta(minutes=15)` → "15 minutes" (for page copy)."""
+    seconds = int(value.total_seconds())
+    for unit, size in (("day", 86_400), ("hour", 3_600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    return f"{seconds} seconds"
+
+
+def build_template_config(settings: Settings, policy: SecurityPolicy) -> TemplateConfig[JinjaTemplateEngine]:
     """Template configuration with autoescape on for every template, including mail."""
     hashes = static_hashes()
 
@@ -69,5 +83,7 @@ def build_template_config(settings: Settings) -> TemplateConfig[JinjaTemplateEng
         current_theme=current_theme,
         consume_flashes=consume_flashes,
         themes=THEMES,
+        policy=policy,
     )
+    environment.filters["duration"] = human_duration
     return TemplateConfig(instance=JinjaTemplateEngine.from_environment(environment))

@@ -359,3 +359,68 @@ async def test_an_authenticated_page_costs_at_most_two_database_round_trips(
     real = [s for s in statements if s != "BEGIN"]
     assert len(real) <= 2, statements
     assert "JOIN users" in real[0], "session and user come back in one query"
+
+
+async def test_signing_out_a_remembered_browser_also_forgets_it(
+    accounts: Accounts, web: WebClient, db: AsyncSession
+) -> None:
+    await accounts.create()
+    laptop = web.other_browser()
+    await accounts.login(laptop, remember="on")
+    await accounts.login(web)
+    await web.get("/settings/sessions")
+    await web.submit("/settings/sessions/revoke-others")
+    assert not await signed_in(laptop), "the remember-me cookie must not sign it straight back in"
+    assert await db.scalar(select(func.count()).select_from(RememberToken)) == 0
+
+
+async def test_sudo_restarts_the_absolute_timeout_too(accounts: Accounts, web: WebClient, clock: FrozenClock) -> None:
+    await accounts.create()
+    await accounts.login(web)
+    for _ in range(66):  # 11 hours of activity
+        clock.advance(timedelta(minutes=10))
+        assert await signed_in(web)
+    await sudo(web)
+    for _ in range(12):  # two more hours: past the original 12 h
+        clock.advance(timedelta(minutes=10))
+        assert await signed_in(web)
+
+
+async def test_a_stolen_remember_cookie_ends_the_sessions_it_restored(
+    accounts: Accounts, web: WebClient, clock: FrozenClock, db: AsyncSession
+) -> None:
+    from app.audit.models import AuditEvent
+
+    await accounts.create()
+    await accounts.login(web, remember="on")
+    stolen = web.cookies["remember"]
+    clock.advance(timedelta(hours=13))
+    thief = web.other_browser()
+    thief.cookies.set("remember", stolen)
+    assert await signed_in(thief)  # the thief is first: the copy still works once
+    clock.advance(timedelta(minutes=1))
+    assert not await signed_in(web)  # the owner presents the now-old validator: theft is detected
+    assert not await signed_in(thief), "the session the thief restored is ended too"
+    actions = (await db.scalars(select(AuditEvent.action))).all()
+    assert "auth.remember.reuse_detected" in actions
+
+
+async def test_policy_overrides_from_settings_apply(settings: Settings, db: AsyncSession, clock: FrozenClock) -> None:
+    from tests.support.accounts import Accounts as Factory
+
+    custom = settings.model_copy(update={"security_policy": {"session_idle_timeout": 600}})
+    app = create_app(custom, clock=clock)
+    async with AsyncTestClient(app=app, base_url=BASE_URL) as client:
+        web = WebClient(client)
+        factory = Factory(db=db, security=app.state.security)
+        await factory.create()
+        await factory.login(web)
+        clock.advance(timedelta(minutes=11))
+        assert not await signed_in(web)
+
+
+def test_policy_overrides_below_the_floor_stop_the_app(settings: Settings) -> None:
+    from app.auth.core.policy import PolicyError
+
+    with pytest.raises(PolicyError):
+        create_app(settings.model_copy(update={"security_policy": {"password_min_length": 6}}))

@@ -94,7 +94,7 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "mail_retry_delay": 0.2,
         "saq_redis_url": os.environ.get("SAQ_REDIS_URL") or None,
         "saq_queue_name": f"gatehouse-test-{os.getpid()}",
-        "log_level": "WARNING",
+        "log_level": os.environ.get("TEST_LOG_LEVEL", "WARNING"),
         "saq_shutdown_grace": 0,
     }
     values.update(overrides)

@@ -13,6 +13,7 @@ from app.auth.core.sessions import SessionKind
 from app.auth.devices import device_label
 from app.auth.events import audit
 from app.auth.models import User
+from app.auth.notices import notify_if_new_device
 from app.auth.remember import remember_user, set_remember_cookie
 from app.auth.security import Security
 from app.auth.sessions import begin_session, set_session_cookie
@@ -41,11 +42,14 @@ async def sign_user_in(
 ) -> None:
     """Start a session for `user` (a new token, never an adopted one) and set its cookies."""
     security: Security = request.app.state.security
-    new = await begin_session(db, request, user, kind, security)
-    set_session_cookie(response, new.token, security)
+    await notify_if_new_device(db, request, user)  # before this session makes the device known
+    remember_token_id = None
     if remember:
-        value = await remember_user(db, user, device_label(request.headers.get("user-agent", "")), security)
+        agent = request.headers.get("user-agent", "")
+        remember_token_id, value = await remember_user(db, user, device_label(agent), security)
         set_remember_cookie(response, value, security)
+    new = await begin_session(db, request, user, kind, security, remember_token_id=remember_token_id)
+    set_session_cookie(response, new.token, security)
     user.last_login_at = security.clock.now()
     await audit(db, request, "auth.login.succeeded", user_id=user.id, method=kind.value, remember=remember)
 

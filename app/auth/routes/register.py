@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.concurrency import sync_to_thread
 from litestar.params import FromQuery
 from litestar.response import Template
 
@@ -13,7 +14,7 @@ from app.auth.core.sessions import SessionKind
 from app.auth.email_tokens import Purpose, browser_digest, find_live_token, spend_token
 from app.auth.forms import CodeForm, PasswordForm, RegistrationForm, context_words
 from app.auth.guards import requires_anonymous, requires_user
-from app.auth.limits import limit_posts_per_ip
+from app.auth.limits import client_address, enforce, limit_posts_per_ip, limit_rules
 from app.auth.models import User
 from app.auth.pending import clear_pending_cookie, read_pending, set_pending_cookie
 from app.auth.registration import (
@@ -54,7 +55,10 @@ class RegistrationController(Controller):
     ) -> Response[Any]:
         """Validate; then the same answer whether or not the address already has an account."""
         security: Security = request.app.state.security
-        form = RegistrationForm.parse(data, policy=security.policy, app_name=security.settings.app_name)
+        # The strength estimate costs up to ~0.1 s of CPU: keep it off the event loop.
+        form = await sync_to_thread(
+            RegistrationForm.parse, data, policy=security.policy, app_name=security.settings.app_name
+        )
         if form.errors:
             return render(
                 request, "auth/register.html", fragment="auth/_register_form.html", form=form, status=422
@@ -68,19 +72,17 @@ class RegistrationController(Controller):
     async def password_check(self, request: Request[Any, Any, Any], data: FormData) -> Template:
         """Inline feedback on a password as it is typed (htmx); nothing is stored."""
         security: Security = request.app.state.security
+        await enforce(request, limit_rules(request.app).password_checks, client_address(request))
         password = data.get("password", "")
+        words = context_words(data.get("email", ""), security.settings.app_name)
         problems = (
-            check_password_policy(
-                password,
-                policy=security.policy,
-                context_words=context_words(data.get("email", ""), security.settings.app_name),
-            )
+            await sync_to_thread(check_password_policy, password, policy=security.policy, context_words=words)
             if password
             else []
         )
         return Template(
             "auth/_password_feedback.html",
-            context={"problems": problems, "typed": bool(password), "policy": security.policy},
+            context={"problems": problems, "typed": bool(password)},
             headers=NO_STORE,
         )
 

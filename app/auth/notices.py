@@ -1,0 +1,79 @@
+"""Security notices: mail that tells people about changes to their account [93].
+
+Each notice says what happened, when, from which device and address when that helps, and what to
+do if it was not them. They go out through the job queue after the change commits, like all mail.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.devices import device_label
+from app.auth.limits import client_address
+from app.auth.models import AuthSession, RememberToken, User
+from app.auth.security import Security
+from app.mail import Mail, send_mail
+
+
+def _context(request: Request[Any, Any, Any], security: Security, **extra: Any) -> dict[str, Any]:
+    """What every notice shows: when (UTC), from where, and the links to act on it."""
+    base = security.settings.base_url
+    return {
+        "when": security.clock.now().strftime("%d %B %Y at %H:%M UTC"),
+        "device": device_label(request.headers.get("user-agent", "")),
+        "ip_address": client_address(request),
+        "reset_link": f"{base}/forgot-password",
+        "sessions_link": f"{base}/settings/sessions",
+        **extra,
+    }
+
+
+def notify_password_changed(
+    db: AsyncSession, request: Request[Any, Any, Any], user: User, *, how: str
+) -> None:
+    """ "Your password was changed" (how: `reset` or `changed`)."""
+    security: Security = request.app.state.security
+    send_mail(
+        db, Mail(to=user.email, template="password_changed", context=_context(request, security, how=how))
+    )
+
+
+def notify_email_changed(
+    db: AsyncSession, request: Request[Any, Any, Any], old_email: str, new_email: str
+) -> None:
+    """To the old address: the account's address is now another one."""
+    security: Security = request.app.state.security
+    context = _context(request, security, new_email=new_email)
+    send_mail(db, Mail(to=old_email, template="email_changed", context=context))
+
+
+async def is_new_device(db: AsyncSession, user: User, user_agent: str) -> bool:
+    """True when none of the user's current sessions or remembered browsers has this device label."""
+    label = device_label(user_agent)
+    known = await db.scalar(
+        select(AuthSession.id)
+        .where(AuthSession.user_id == user.id, AuthSession.device_label == label)
+        .limit(1)
+    ) or await db.scalar(
+        select(RememberToken.id)
+        .where(RememberToken.user_id == user.id, RememberToken.device_label == label)
+        .limit(1)
+    )
+    return known is None
+
+
+async def notify_if_new_device(db: AsyncSession, request: Request[Any, Any, Any], user: User) -> None:
+    """ "New sign-in to your account" when someone who has signed in before does so from a new device."""
+    if user.last_login_at is None:
+        return  # the very first sign-in is not news
+    if not await is_new_device(db, user, request.headers.get("user-agent", "")):
+        return
+    security: Security = request.app.state.security
+    send_mail(db, Mail(to=user.email, template="new_sign_in", context=_context(request, security)))
+
+
+__all__ = ("is_new_device", "notify_email_changed", "notify_if_new_device", "notify_password_changed")
