@@ -39,18 +39,27 @@ def _sign(payload: bytes, key: bytes) -> str:
     return hmac.new(key, payload, hashlib.sha256).hexdigest()
 
 
-def set_pending_cookie(response: Response[Any], pending: Pending, security: Security) -> None:
-    """Remember the pending confirmation in this browser for a day."""
+def set_pending_cookie(
+    response: Response[Any],
+    pending: Pending,
+    security: Security,
+    *,
+    name: str | None = None,
+    max_age: int = PENDING_MAX_AGE,
+) -> None:
+    """Remember a pending mailed code in this browser (`name`: another flow's cookie)."""
     payload = f"{pending.nonce}\n{pending.email}".encode()
     value = f"{base64.urlsafe_b64encode(payload).decode()}.{_sign(payload, security.cookie_key)}"
     set_cookie(
-        response, security.cookies.pending, value, secure=security.secure_cookies, max_age=PENDING_MAX_AGE
+        response, name or security.cookies.pending, value, secure=security.secure_cookies, max_age=max_age
     )
 
 
-def read_pending(request: Request[Any, Any, Any], security: Security) -> Pending | None:
+def read_pending(
+    request: Request[Any, Any, Any], security: Security, *, name: str | None = None
+) -> Pending | None:
     """The pending confirmation this browser carries, if its signature holds."""
-    value = request.cookies.get(security.cookies.pending, "")
+    value = request.cookies.get(name or security.cookies.pending, "")
     encoded, _, signature = value.rpartition(".")
     try:
         payload = base64.urlsafe_b64decode(encoded)
@@ -62,6 +71,6 @@ def read_pending(request: Request[Any, Any, Any], security: Security) -> Pending
     return Pending(nonce, email) if nonce and email else None
 
 
-def clear_pending_cookie(response: Response[Any], security: Security) -> None:
+def clear_pending_cookie(response: Response[Any], security: Security, *, name: str | None = None) -> None:
     """Forget the pending confirmation (it is done)."""
-    expire_cookie(response, security.cookies.pending, secure=security.secure_cookies)
+    expire_cookie(response, name or security.cookies.pending, secure=security.secure_cookies)

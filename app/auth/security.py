@@ -25,12 +25,18 @@ class CookieNames:
     session: str
     remember: str
     pending: str
+    magic: str
 
     @classmethod
     def for_settings(cls, settings: Settings) -> CookieNames:
         """Names for this deployment."""
         prefix = "__Host-" if settings.cookies_secure else ""
-        return cls(session=f"{prefix}session", remember=f"{prefix}remember", pending=f"{prefix}pending")
+        return cls(
+            session=f"{prefix}session",
+            remember=f"{prefix}remember",
+            pending=f"{prefix}pending",
+            magic=f"{prefix}magic",
+        )
 
 
 @dataclass
