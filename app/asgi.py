@@ -30,7 +30,7 @@ from app.db import build_db_config, build_db_plugin
 from app.health import healthz
 from app.jobs import dispatch_outbox
 from app.logging import RequestLoggingMiddleware, configure_logging
-from app.mail.routes import MailboxController
+from app.mail.routes import MailboxController, MailPreviewController
 from app.settings import Settings
 from app.web.errors import http_error_handler, unexpected_error_handler
 from app.web.routes import SiteController
@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         ),
     ]
     if settings.dev_tools_enabled:
-        route_handlers.append(MailboxController)
+        route_handlers += [MailboxController, MailPreviewController]
 
     db_config = build_db_config(settings, after_commit=dispatch_outbox)
     app = Litestar(

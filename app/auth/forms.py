@@ -128,3 +128,32 @@ class ProfileForm:
         elif len(form.display_name) > DISPLAY_NAME_MAX:
             form.errors["display_name"] = f"Keep it under {DISPLAY_NAME_MAX} characters."
         return form
+
+
+@dataclass
+class PasswordChangeForm:
+    """Current password, new password, and whether to sign out other devices (on by default)."""
+
+    current: str = field(default="", repr=False)
+    new: str = field(default="", repr=False)
+    sign_out_others: bool = True
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(
+        cls, data: Mapping[str, Any], *, policy: SecurityPolicy, email: str, app_name: str
+    ) -> PasswordChangeForm:
+        """Read and check what can be checked without the database."""
+        form = cls(
+            current=_text(data, "current_password"),
+            new=_text(data, "new_password"),
+            sign_out_others=_text(data, "sign_out_others") in {"on", "true", "1"},
+        )
+        if not form.current:
+            form.errors["current_password"] = "Enter your current password."  # noqa: S105 (a message)
+        problems = check_password_policy(
+            form.new, policy=policy, context_words=context_words(email, app_name)
+        )
+        if problems:
+            form.errors["new_password"] = problems[0].message
+        return form

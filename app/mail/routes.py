@@ -19,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import DBSession
 from app.mail.message import Mail, send_mail
 from app.mail.models import MailboxMessage
-from app.mail.render import parse_address
+from app.mail.previews import SAMPLES, sample
+from app.mail.render import MailRenderer, parse_address
 from app.web.flash import flash
 from app.web.htmx import render, see_other
 
@@ -115,3 +116,37 @@ async def _get(session: AsyncSession, message_id: UUID) -> MailboxMessage:
 
 def _escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class MailPreviewController(Controller):
+    """Every mail template rendered with sample data, HTML and text side by side (dev and test only)."""
+
+    path = "/dev/mail-previews"
+    include_in_schema = False
+
+    @get("/", name="mail_previews")
+    async def index(self, request: Request[Any, Any, Any]) -> Template:
+        """All templates with their subjects."""
+        renderer = MailRenderer(request.app.state.settings)
+        previews = [(name, renderer.render_parts(name, sample(name))[0]) for name in sorted(SAMPLES)]
+        return render(request, "dev/mail_previews.html", previews=previews)
+
+    @get("/{name:str}", name="mail_preview")
+    async def show(self, request: Request[Any, Any, Any], name: FromPath[str]) -> Template:
+        """One template: subject, the HTML part in a sandboxed frame, the text part."""
+        if name not in SAMPLES:
+            raise NotFoundException()
+        subject, text, _ = MailRenderer(request.app.state.settings).render_parts(name, sample(name))
+        return render(request, "dev/mail_preview.html", name=name, subject=subject, text=text)
+
+    @get("/{name:str}/html", name="mail_preview_html")
+    async def html(self, request: Request[Any, Any, Any], name: FromPath[str]) -> Response[str]:
+        """The HTML part alone, for the frame."""
+        if name not in SAMPLES:
+            raise NotFoundException()
+        _, _, html = MailRenderer(request.app.state.settings).render_parts(name, sample(name))
+        return Response(
+            html,
+            media_type="text/html",
+            headers={"content-security-policy": MESSAGE_HTML_CSP, "x-frame-options": "SAMEORIGIN"},
+        )

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.core.sessions import SessionKind
 from app.auth.devices import device_label
+from app.auth.email_tokens import Purpose, retire_tokens
 from app.auth.events import audit
 from app.auth.models import User
 from app.auth.notices import notify_if_new_device
@@ -50,6 +51,8 @@ async def sign_user_in(
         set_remember_cookie(response, value, security)
     new = await begin_session(db, request, user, kind, security, remember_token_id=remember_token_id)
     set_session_cookie(response, new.token, security)
+    # A successful sign-in means the password is known again: outstanding reset links die [36].
+    await retire_tokens(db, security, user.id, Purpose.RESET_PASSWORD)
     user.last_login_at = security.clock.now()
     await audit(db, request, "auth.login.succeeded", user_id=user.id, method=kind.value, remember=remember)
 

@@ -6,18 +6,22 @@ from typing import Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
-from litestar.exceptions import NotFoundException
+from litestar.concurrency import sync_to_thread
+from litestar.exceptions import NotFoundException, TooManyRequestsException
 from litestar.params import FromPath
 from litestar.response import Template
 
+from app.auth.account import change_password
 from app.auth.core.sessions import sudo_remaining
 from app.auth.events import audit
-from app.auth.forms import ProfileForm
+from app.auth.forms import PasswordChangeForm, ProfileForm
 from app.auth.guards import requires_sudo, requires_user
+from app.auth.limits import limit_posts_per_ip
 from app.auth.models import User
 from app.auth.routes.common import NO_STORE, FormData
 from app.auth.security import Security
 from app.auth.sessions import CurrentSession, end_other_sessions, end_session, list_sessions
+from app.auth.signin import InvalidCredentialsError, ThrottledError, check_password, check_throttle, identify
 from app.db import DBSession
 from app.web.flash import flash
 from app.web.htmx import render, see_other
@@ -105,3 +109,54 @@ class SettingsController(Controller):
         await audit(db_session, request, "auth.session.revoked_others", user_id=request.user.id, count=count)
         flash(request, "Signed out everywhere else." if count else "There were no other sessions.", "success")
         return see_other(request, "/settings/sessions")
+
+    @get("/password", name="settings_password")
+    async def password(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        """Change the password (accounts without one choose their first one elsewhere)."""
+        if request.user.password_hash is None:
+            return see_other(request, "/welcome/password")
+        return render(
+            request, "settings/password.html", form=PasswordChangeForm(), section="password", headers=NO_STORE
+        )
+
+    @post("/password", name="settings_password_submit", guards=[limit_posts_per_ip])
+    async def password_submit(
+        self, request: Request[Any, Any, Any], db_session: DBSession, data: FormData
+    ) -> Response[Any]:
+        """Needs the current password; signs out other devices unless asked not to."""
+        security: Security = request.app.state.security
+        user: User = request.user
+        form = await sync_to_thread(
+            PasswordChangeForm.parse,
+            data,
+            policy=security.policy,
+            email=user.email,
+            app_name=security.settings.app_name,
+        )
+        if not form.errors:
+            who = await identify(db_session, user.email)
+            try:
+                await check_throttle(db_session, request, who)
+                await check_password(
+                    db_session, request, who, form.current, failure_action="account.password_change.failed"
+                )
+            except ThrottledError as exc:
+                raise TooManyRequestsException(headers={"Retry-After": str(exc.retry_after)}) from exc
+            except InvalidCredentialsError:
+                form.errors["current_password"] = "That is not your current password."  # noqa: S105
+        if form.errors:
+            return render(
+                request,
+                "settings/password.html",
+                fragment="settings/_password_form.html",
+                form=form,
+                section="password",
+                status=422,
+                headers=NO_STORE,
+            )
+        response = see_other(request, "/settings/password")
+        await change_password(
+            db_session, request, response, user, form.new, sign_out_others=form.sign_out_others
+        )
+        flash(request, "Password changed.", "success")
+        return response

@@ -1,0 +1,42 @@
+"""Changes a signed-in user makes to their own credentials."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.email_tokens import Purpose, retire_tokens
+from app.auth.events import audit
+from app.auth.models import User
+from app.auth.notices import notify_password_changed
+from app.auth.remember import clear_remember_cookie, forget_user
+from app.auth.security import Security
+from app.auth.sessions import CurrentSession, end_other_sessions
+
+
+async def change_password(
+    db: AsyncSession,
+    request: Request[Any, Any, Any],
+    response: Response[Any],
+    user: User,
+    new_password: str,
+    *,
+    sign_out_others: bool,
+) -> None:
+    """Set a new password (the current one was already checked).
+
+    Every remember-me token goes [26]: a browser that should stay signed in keeps its session,
+    not a credential that outlives the password. Reset links die too [36].
+    """
+    security: Security = request.app.state.security
+    current: CurrentSession = request.auth
+    user.password_hash = await security.hasher.hash(new_password)
+    user.password_changed_at = security.clock.now()
+    ended = await end_other_sessions(db, user.id, keep=current.id) if sign_out_others else 0
+    await forget_user(db, user.id)
+    clear_remember_cookie(response, security)
+    await retire_tokens(db, security, user.id, Purpose.RESET_PASSWORD, Purpose.MAGIC_LINK)
+    notify_password_changed(db, request, user, how="changed")
+    await audit(db, request, "account.password.changed", user_id=user.id, others_signed_out=ended)

@@ -1,0 +1,78 @@
+"""Password reset: ask for a link by mail, then set a new password with it [35]-[40].
+
+Asking looks the same whether or not the address has an account, and changes nothing about the
+account: the old password keeps working until the link is used. The link works once, for an hour,
+and only the newest one works. Using it sets the password and then treats every open door as
+suspect: all sessions and remember-me tokens end, pending mailed tokens die, and the user signs in
+again with the new password (a reset never signs anyone in). Because using the link proves the
+mailbox, it also confirms an unconfirmed address, unlocks an address that hit the sign-in
+throttle's hard cap, and gets rid of a password a stranger may have left on the account.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.core.identity import InvalidEmail, canonical_email
+from app.auth.email_tokens import Purpose, issue_email_token, retire_tokens, spend_token
+from app.auth.events import audit
+from app.auth.models import User
+from app.auth.notices import notify_password_changed
+from app.auth.registration import may_mail
+from app.auth.remember import forget_user
+from app.auth.security import Security
+from app.auth.sessions import end_all_sessions
+from app.mail import Mail, send_mail
+
+RESET_PATH = "/reset-password"
+
+
+async def request_reset(db: AsyncSession, request: Request[Any, Any, Any], email: str) -> None:
+    """Mail a reset link if the address has an active account; do the same visible work either way."""
+    security: Security = request.app.state.security
+    try:
+        canonical = canonical_email(email)
+    except InvalidEmail:
+        return
+    # Count the request against the limits before looking the address up, so the limits
+    # themselves cannot tell a known address from an unknown one.
+    if not await may_mail(request, canonical):
+        return
+    user = await db.scalar(select(User).where(User.email_canonical == canonical))
+    if user is None or not user.is_active:
+        return
+    issued = await issue_email_token(
+        db, security, user=user, purpose=Purpose.RESET_PASSWORD, email=user.email
+    )
+    minutes = int(security.policy.password_reset_ttl.total_seconds() // 60)
+    link = f"{security.settings.base_url}{RESET_PATH}?token={issued.token}"
+    send_mail(db, Mail(to=user.email, template="reset_password", context={"link": link, "minutes": minutes}))
+    await audit(db, request, "auth.password_reset.requested", user_id=user.id)
+
+
+async def complete_reset(
+    db: AsyncSession, request: Request[Any, Any, Any], token: str, new_password: str
+) -> User | None:
+    """Spend the link and set the password; None when the link is unknown, used, expired or stale."""
+    security: Security = request.app.state.security
+    spent = await spend_token(db, security, token, Purpose.RESET_PASSWORD)
+    if spent is None:
+        return None
+    user = await db.get(User, spent.user_id)
+    if user is None or not user.is_active or spent.email != user.email:
+        return None  # the account was disabled, or its address changed since the link was sent
+    now = security.clock.now()
+    user.password_hash = await security.hasher.hash(new_password)
+    user.password_changed_at = now
+    user.confirmed_at = user.confirmed_at or now  # the link proves the mailbox
+    await end_all_sessions(db, user.id)
+    await forget_user(db, user.id)
+    await retire_tokens(db, security, user.id, *Purpose)
+    await request.app.state.throttles.clear(user.email_canonical)
+    notify_password_changed(db, request, user, how="reset")
+    await audit(db, request, "auth.password_reset.completed", user_id=user.id)
+    return user

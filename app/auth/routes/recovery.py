@@ -1,0 +1,132 @@
+"""Forgotten passwords: ask for a reset link, then choose a new password with it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.concurrency import sync_to_thread
+from litestar.params import FromQuery
+from litestar.response import Template
+
+from app.auth.core.passwords import check_password_policy
+from app.auth.email_tokens import Purpose, find_live_token
+from app.auth.forms import context_words
+from app.auth.limits import limit_posts_per_ip
+from app.auth.models import User
+from app.auth.recovery import RESET_PATH, complete_reset, request_reset
+from app.auth.routes.common import (
+    NO_STORE,
+    TOKEN_PAGE_HEADERS,
+    FormData,
+    forget_link_token,
+    keep_link_token,
+    link_cookie_name,
+)
+from app.auth.security import Security
+from app.db import DBSession
+from app.web.flash import flash
+from app.web.htmx import render, see_other
+
+
+class RecoveryController(Controller):
+    """/forgot-password and /reset-password."""
+
+    include_in_schema = False
+
+    @get("/forgot-password", name="forgot_password")
+    async def form(self, request: Request[Any, Any, Any]) -> Template:
+        """Ask for a reset link."""
+        return render(request, "auth/forgot_password.html", email="", error=None, headers=NO_STORE)
+
+    @post("/forgot-password", name="forgot_password_submit", guards=[limit_posts_per_ip])
+    async def submit(
+        self, request: Request[Any, Any, Any], db_session: DBSession, data: FormData
+    ) -> Response[Any]:
+        """The same answer for every address: "if it has an account, a link is on its way"."""
+        email = data.get("email", "").strip()[:320]
+        if not email:
+            return render(
+                request,
+                "auth/forgot_password.html",
+                fragment="auth/_forgot_password_form.html",
+                email=email,
+                error="Enter the address you signed up with.",
+                status=422,
+                headers=NO_STORE,
+            )
+        await request_reset(db_session, request, email)
+        return see_other(request, "/forgot-password/sent")
+
+    @get("/forgot-password/sent", name="forgot_password_sent")
+    async def sent(self, request: Request[Any, Any, Any]) -> Template:
+        """Where to look next."""
+        return render(request, "auth/forgot_password_sent.html", headers=NO_STORE)
+
+    @get(RESET_PATH, name="reset_password")
+    async def reset_form(
+        self, request: Request[Any, Any, Any], db_session: DBSession, token: FromQuery[str | None] = None
+    ) -> Response[Any]:
+        """Landing from the mail: the token leaves the URL first; then the form (GET never spends it)."""
+        security: Security = request.app.state.security
+        if token:
+            response = see_other(request, RESET_PATH)
+            response.headers.update(TOKEN_PAGE_HEADERS)
+            keep_link_token(response, token, security)
+            return response
+        row = await self._live_token(request, db_session)
+        user = await db_session.get(User, row.user_id) if row else None
+        return render(
+            request,
+            "auth/reset_password.html",
+            user=user,
+            error=None,
+            status=200 if user else 410,
+            headers=TOKEN_PAGE_HEADERS,
+        )
+
+    @post(RESET_PATH, name="reset_password_submit", guards=[limit_posts_per_ip])
+    async def reset_submit(
+        self, request: Request[Any, Any, Any], db_session: DBSession, data: FormData
+    ) -> Response[Any]:
+        """Check the new password, then spend the link and set it. The user then signs in normally."""
+        security: Security = request.app.state.security
+        row = await self._live_token(request, db_session)
+        user = await db_session.get(User, row.user_id) if row else None
+        if user is None:
+            return self._expired(request)
+        password = data.get("password", "")
+        words = context_words(user.email, security.settings.app_name)
+        problems = await sync_to_thread(
+            check_password_policy, password, policy=security.policy, context_words=words
+        )
+        if problems:
+            return render(
+                request,
+                "auth/reset_password.html",
+                fragment="auth/_reset_password_form.html",
+                user=user,
+                error=problems[0].message,
+                status=422,
+                headers=TOKEN_PAGE_HEADERS,
+            )
+        token = request.cookies.get(link_cookie_name(security), "")
+        if await complete_reset(db_session, request, token, password) is None:
+            return self._expired(request)
+        flash(request, "Your password has been changed. Sign in with it now.", "success")
+        response = see_other(request, "/login")
+        forget_link_token(response, security)
+        return response
+
+    async def _live_token(self, request: Request[Any, Any, Any], db: DBSession) -> Any:
+        security: Security = request.app.state.security
+        kept = request.cookies.get(link_cookie_name(security), "")
+        return await find_live_token(db, security, kept, Purpose.RESET_PASSWORD) if kept else None
+
+    def _expired(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        security: Security = request.app.state.security
+        response: Response[Any] = render(
+            request, "auth/reset_password.html", user=None, error=None, status=410, headers=TOKEN_PAGE_HEADERS
+        )
+        forget_link_token(response, security)
+        return response

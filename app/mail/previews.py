@@ -1,0 +1,38 @@
+"""Sample data for every mail template, so /dev/mail-previews can show each one as it will look.
+
+When you add a template to `templates/emails/`, add its sample here; a test fails until you do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_BASE = "http://localhost:8000"
+_WHERE = {
+    "when": "26 November 2026 at 14:05 UTC",
+    "device": "Firefox on macOS",
+    "ip_address": "203.0.113.7",
+    "reset_link": f"{_BASE}/forgot-password",
+    "sessions_link": f"{_BASE}/settings/sessions",
+}
+
+SAMPLES: dict[str, dict[str, Any]] = {
+    "test_message": {},
+    "confirm_email": {
+        "link": f"{_BASE}/confirm-email?token=SAMPLE-TOKEN",
+        "code": "482913",
+        "code_minutes": 10,
+        "link_hours": 24,
+    },
+    "registration_attempt": {"sign_in_link": f"{_BASE}/login", "reset_link": f"{_BASE}/forgot-password"},
+    "reset_password": {"link": f"{_BASE}/reset-password?token=SAMPLE-TOKEN", "minutes": 60},
+    "password_changed": {**_WHERE, "how": "changed"},
+    "new_sign_in": dict(_WHERE),
+    "email_changed": {**_WHERE, "new_email": "ada.lovelace@example.org"},
+}
+"""Template name → context used for its preview."""
+
+
+def sample(template: str) -> dict[str, Any]:
+    """The preview context of `template` (KeyError when it has none yet)."""
+    return SAMPLES[template]
