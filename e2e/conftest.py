@@ -87,3 +87,13 @@ def no_js_context(
 def no_js_page(no_js_context: BrowserContext) -> Page:
     """A page in the JavaScript-free context."""
     return no_js_context.new_page()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    """On a failure, show what the live server logged last (a 500's traceback is only there)."""
+    report: pytest.TestReport = yield
+    server = getattr(item, "funcargs", {}).get("live_server")
+    if report.failed and isinstance(server, LiveServer):
+        report.sections.append((f"live server log ({server.log_path})", server.log_tail()))
+    return report

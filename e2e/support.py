@@ -1,4 +1,4 @@
-"""Helpers for the browser tests: the live server process, a console watcher, axe, polling."""
+"""Helpers for the browser tests: the live server process, a console watcher, axe, polling, mail."""
 
 from __future__ import annotations
 
@@ -9,11 +9,20 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import BrowserContext, ConsoleMessage, Error, Locator, Page, expect
+from playwright.sync_api import (
+    APIRequestContext,
+    BrowserContext,
+    ConsoleMessage,
+    Error,
+    Locator,
+    Page,
+    expect,
+)
 
 from tests.support.mail import free_port
 
@@ -179,3 +188,23 @@ def reload_until_visible(page: Page, locator: Locator, timeout: float = 10.0) ->
         page.wait_for_timeout(200)
         page.reload()
     expect(locator).to_be_visible(timeout=1000)
+
+
+def wait_for_mail(
+    request: APIRequestContext, to: str, *, subject: str | None = None, timeout: float = 10.0
+) -> dict[str, Any]:
+    """The newest dev-mailbox message to `to` (with `subject`, if given), polling while a job delivers it.
+
+    `request` is a page's or context's `.request`, so relative URLs resolve against the live server.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        response = request.get("/dev/mailbox/messages.json", params={"to": to})
+        assert response.ok, f"the dev mailbox answered {response.status}"
+        found = [m for m in response.json() if subject is None or m["subject"] == subject]
+        if found:
+            return found[0]  # newest first
+        if time.monotonic() >= deadline:
+            wanted = f"“{subject}” " if subject else ""
+            raise AssertionError(f"no message {wanted}to {to} arrived within {timeout:.0f} s")
+        time.sleep(0.1)

@@ -62,8 +62,10 @@ def build_template_config(settings: Settings, policy: SecurityPolicy) -> Templat
     hashes = static_hashes()
 
     def static_url(path: str) -> str:
-        version = hashes.get(path)
-        if version is None:
+        if settings.is_dev:
+            # `make dev` reloads Python, not hashes: version by modification time so edits show at once.
+            version = str((STATIC / path).stat().st_mtime_ns)
+        elif (version := hashes.get(path)) is None:
             raise LookupError(f"no static file {path!r}")
         return f"/static/{path}?v={version}"
 
