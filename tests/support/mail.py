@@ -33,7 +33,7 @@ class Mailbox:
         async with AsyncSession(self.engine) as session:
             return list((await session.scalars(query)).all())
 
-    async def wait_for(self, to: str, *, count: int = 1, timeout: float = 10.0) -> list[MailboxMessage]:
+    async def wait_for(self, to: str, *, count: int = 1, timeout: float = 20.0) -> list[MailboxMessage]:
         """Wait until `count` messages to `to` have arrived (the worker delivers asynchronously)."""
         deadline = time.monotonic() + timeout
         while True:

@@ -19,6 +19,7 @@ from app.auth.remember import remember_user, set_remember_cookie
 from app.auth.security import Security
 from app.auth.sessions import begin_session, set_session_cookie
 from app.web.cookies import expire_cookie, set_cookie
+from app.web.htmx import see_other
 
 FormData = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 """A posted HTML form."""
@@ -76,3 +77,21 @@ def keep_link_token(response: Response[Any], token: str, security: Security) -> 
 def forget_link_token(response: Response[Any], security: Security) -> None:
     """Drop the link-token cookie."""
     expire_cookie(response, link_cookie_name(security), secure=security.secure_cookies)
+
+
+def land_from_mail(request: Request[Any, Any, Any], path: str, token: str) -> Response[Any]:
+    """The first hop of every mailed link: keep the token in a cookie and reload `path` without it.
+
+    After this the token is in no URL, so it cannot leak through history, bookmarks, `Referer` or
+    access logs; the page the browser lands on reads it from the cookie [38].
+    """
+    security: Security = request.app.state.security
+    response = see_other(request, path)
+    response.headers.update(TOKEN_PAGE_HEADERS)
+    keep_link_token(response, token, security)
+    return response
+
+
+def kept_link_token(request: Request[Any, Any, Any]) -> str:
+    """The token `land_from_mail` kept for this browser ("" when none)."""
+    return request.cookies.get(link_cookie_name(request.app.state.security), "")

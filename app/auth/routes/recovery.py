@@ -20,8 +20,8 @@ from app.auth.routes.common import (
     TOKEN_PAGE_HEADERS,
     FormData,
     forget_link_token,
-    keep_link_token,
-    link_cookie_name,
+    kept_link_token,
+    land_from_mail,
 )
 from app.auth.security import Security
 from app.db import DBSession
@@ -68,12 +68,8 @@ class RecoveryController(Controller):
         self, request: Request[Any, Any, Any], db_session: DBSession, token: FromQuery[str | None] = None
     ) -> Response[Any]:
         """Landing from the mail: the token leaves the URL first; then the form (GET never spends it)."""
-        security: Security = request.app.state.security
         if token:
-            response = see_other(request, RESET_PATH)
-            response.headers.update(TOKEN_PAGE_HEADERS)
-            keep_link_token(response, token, security)
-            return response
+            return land_from_mail(request, RESET_PATH, token)
         row = await self._live_token(request, db_session)
         user = await db_session.get(User, row.user_id) if row else None
         return render(
@@ -110,7 +106,7 @@ class RecoveryController(Controller):
                 status=422,
                 headers=TOKEN_PAGE_HEADERS,
             )
-        token = request.cookies.get(link_cookie_name(security), "")
+        token = kept_link_token(request)
         if await complete_reset(db_session, request, token, password) is None:
             return self._expired(request)
         flash(request, "Your password has been changed. Sign in with it now.", "success")
@@ -120,7 +116,7 @@ class RecoveryController(Controller):
 
     async def _live_token(self, request: Request[Any, Any, Any], db: DBSession) -> Any:
         security: Security = request.app.state.security
-        kept = request.cookies.get(link_cookie_name(security), "")
+        kept = kept_link_token(request)
         return await find_live_token(db, security, kept, Purpose.RESET_PASSWORD) if kept else None
 
     def _expired(self, request: Request[Any, Any, Any]) -> Response[Any]:

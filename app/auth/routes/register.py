@@ -29,8 +29,8 @@ from app.auth.routes.common import (
     TOKEN_PAGE_HEADERS,
     FormData,
     forget_link_token,
-    keep_link_token,
-    link_cookie_name,
+    kept_link_token,
+    land_from_mail,
     sign_user_in,
 )
 from app.auth.security import Security
@@ -135,11 +135,8 @@ class RegistrationController(Controller):
         """Landing from the mail: move the token out of the URL, then offer a button (GET never spends it)."""
         security: Security = request.app.state.security
         if token:
-            response = see_other(request, CONFIRM_PATH)
-            response.headers.update(TOKEN_PAGE_HEADERS)
-            keep_link_token(response, token, security)
-            return response
-        kept = request.cookies.get(link_cookie_name(security), "")
+            return land_from_mail(request, CONFIRM_PATH, token)
+        kept = kept_link_token(request)
         live = await find_live_token(db_session, security, kept, Purpose.CONFIRM_EMAIL) if kept else None
         return render(request, "auth/confirm_email.html", token_row=live, headers=TOKEN_PAGE_HEADERS)
 
@@ -147,7 +144,7 @@ class RegistrationController(Controller):
     async def confirm_submit(self, request: Request[Any, Any, Any], db_session: DBSession) -> Response[Any]:
         """Spend the link's token and confirm the address."""
         security: Security = request.app.state.security
-        kept = request.cookies.get(link_cookie_name(security), "")
+        kept = kept_link_token(request)
         token = await spend_token(db_session, security, kept, Purpose.CONFIRM_EMAIL) if kept else None
         if token is None:
             response: Response[Any] = render(
