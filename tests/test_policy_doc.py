@@ -15,7 +15,14 @@ from app.auth.core.policy import SecurityPolicy, describe
 from scripts.policy_doc import DOC, END, START, policy_table, render
 
 ROOT = Path(__file__).resolve().parent.parent
-GUIDES = ["security-posture.md", "registration.md", "sign-in.md", "sessions.md"]
+GUIDES = [
+    "security-posture.md",
+    "registration.md",
+    "sign-in.md",
+    "sessions.md",
+    "email-change.md",
+    "password-reset.md",
+]
 UNITS = {"s": "seconds", "min": "minutes", "h": "hours", "day": "days", "days": "days"}
 
 # The project's policy (POLICY.md): what the generated table must say, whatever the code does.

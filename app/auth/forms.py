@@ -157,3 +157,46 @@ class PasswordChangeForm:
         if problems:
             form.errors["new_password"] = problems[0].message
         return form
+
+
+@dataclass
+class MagicLinkForm:
+    """The address to send a sign-in link to."""
+
+    email: str = ""
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> MagicLinkForm:
+        """Read and check the address's syntax (whether an account has it is never said)."""
+        typed = data.get("email", "")
+        form = cls(email=typed.strip()[:320] if isinstance(typed, str) else "")
+        try:
+            form.email = normalize_email(form.email)
+        except InvalidEmail as exc:
+            form.errors["email"] = str(exc) or "Enter a valid email address."
+        return form
+
+
+@dataclass
+class NewAddressForm:
+    """The address to move the account to."""
+
+    email: str = ""
+    errors: dict[str, str] = field(default_factory=dict)
+    canonical: str = ""
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any], *, current_canonical: str) -> NewAddressForm:
+        """Read and validate; line breaks and other control characters are refused [94]."""
+        raw = data.get("email", "")
+        form = cls(email=raw.strip() if isinstance(raw, str) else "")
+        try:
+            form.email = normalize_email(form.email)
+            form.canonical = canonical_email(form.email)
+        except InvalidEmail as exc:
+            form.errors["email"] = str(exc) or "Enter a valid email address."
+            return form
+        if form.canonical == current_canonical:
+            form.errors["email"] = "That is already your address."
+        return form

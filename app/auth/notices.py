@@ -18,16 +18,31 @@ from app.auth.models import AuthSession, RememberToken, User
 from app.auth.security import Security
 from app.mail import Mail, send_mail
 
+__all__ = (
+    "account_links",
+    "is_new_device",
+    "notice_context",
+    "notify_email_change_requested",
+    "notify_email_changed",
+    "notify_if_new_device",
+    "notify_password_changed",
+)
 
-def _context(request: Request[Any, Any, Any], security: Security, **extra: Any) -> dict[str, Any]:
-    """What every notice shows: when (UTC), from where, and the links to act on it."""
+
+def account_links(security: Security) -> dict[str, str]:
+    """Where to sign in and where to reset a password (for "was it you?" mails)."""
     base = security.settings.base_url
+    return {"sign_in_link": f"{base}/login", "reset_link": f"{base}/forgot-password"}
+
+
+def notice_context(request: Request[Any, Any, Any], security: Security, **extra: Any) -> dict[str, Any]:
+    """What every notice shows: when (UTC), from where, and the links to act on it."""
     return {
         "when": security.clock.now().strftime("%d %B %Y at %H:%M UTC"),
         "device": device_label(request.headers.get("user-agent", "")),
         "ip_address": client_address(request),
-        "reset_link": f"{base}/forgot-password",
-        "sessions_link": f"{base}/settings/sessions",
+        "sessions_link": f"{security.settings.base_url}/settings/sessions",
+        **account_links(security),
         **extra,
     }
 
@@ -37,9 +52,18 @@ def notify_password_changed(
 ) -> None:
     """ "Your password was changed" (how: `reset` or `changed`)."""
     security: Security = request.app.state.security
-    send_mail(
-        db, Mail(to=user.email, template="password_changed", context=_context(request, security, how=how))
-    )
+    context = notice_context(request, security, how=how)
+    send_mail(db, Mail(to=user.email, template="password_changed", context=context))
+
+
+def notify_email_change_requested(
+    db: AsyncSession, request: Request[Any, Any, Any], user: User, new_email: str
+) -> None:
+    """To the current address: someone asked to move the account to `new_email` (nothing changed yet)."""
+    security: Security = request.app.state.security
+    hours = int(security.policy.email_change_ttl.total_seconds() // 3600)
+    context = notice_context(request, security, new_email=new_email, link_hours=hours)
+    send_mail(db, Mail(to=user.email, template="email_change_requested", context=context))
 
 
 def notify_email_changed(
@@ -47,7 +71,7 @@ def notify_email_changed(
 ) -> None:
     """To the old address: the account's address is now another one."""
     security: Security = request.app.state.security
-    context = _context(request, security, new_email=new_email)
+    context = notice_context(request, security, new_email=new_email)
     send_mail(db, Mail(to=old_email, template="email_changed", context=context))
 
 
@@ -73,7 +97,4 @@ async def notify_if_new_device(db: AsyncSession, request: Request[Any, Any, Any]
     if not await is_new_device(db, user, request.headers.get("user-agent", "")):
         return
     security: Security = request.app.state.security
-    send_mail(db, Mail(to=user.email, template="new_sign_in", context=_context(request, security)))
-
-
-__all__ = ("is_new_device", "notify_email_changed", "notify_if_new_device", "notify_password_changed")
+    send_mail(db, Mail(to=user.email, template="new_sign_in", context=notice_context(request, security)))

@@ -38,6 +38,7 @@ from app.auth.events import audit
 from app.auth.forms import RegistrationForm
 from app.auth.limits import UNAVAILABLE_RETRY_AFTER, client_address, enforce, limit_rules
 from app.auth.models import EmailToken, User
+from app.auth.notices import account_links
 from app.auth.pending import Pending, new_pending
 from app.auth.remember import forget_user
 from app.auth.security import Security
@@ -77,7 +78,7 @@ async def register(db: AsyncSession, request: Request[Any, Any, Any], form: Regi
         await send_confirmation(db, request, user, form.email, pending, password_hash)
         await audit(db, request, "auth.register.requested", user_id=user.id)
     else:
-        send_mail(db, Mail(to=user.email, template="registration_attempt", context=_account_links(security)))
+        send_mail(db, Mail(to=user.email, template="registration_attempt", context=account_links(security)))
         await audit(db, request, "auth.register.duplicate", user_id=user.id)
     return pending
 
@@ -235,8 +236,3 @@ def _canonical_or_none(email: str) -> str | None:
         return canonical_email(email)
     except InvalidEmail:
         return None
-
-
-def _account_links(security: Security) -> dict[str, Any]:
-    base = security.settings.base_url
-    return {"sign_in_link": f"{base}/login", "reset_link": f"{base}/forgot-password"}

@@ -62,10 +62,9 @@ def build_template_config(settings: Settings, policy: SecurityPolicy) -> Templat
     hashes = static_hashes()
 
     def static_url(path: str) -> str:
-        if settings.is_dev:
-            # `make dev` reloads Python, not hashes: version by modification time so edits show at once.
-            version = str((STATIC / path).stat().st_mtime_ns)
-        elif (version := hashes.get(path)) is None:
+        # `make dev` reloads Python, not hashes: there the version follows the file's mtime.
+        version = str((STATIC / path).stat().st_mtime_ns) if settings.is_dev else hashes.get(path)
+        if version is None:
             raise LookupError(f"no static file {path!r}")
         return f"/static/{path}?v={version}"
 

@@ -22,7 +22,9 @@ LINK = re.compile(r"(http://testserver\.local/confirm-email\?token=[A-Za-z0-9_\-
 CODE = re.compile(r"\b(\d{3}) (\d{3})\b")
 
 
-async def register(web: WebClient, email: str, password: str = PASSWORD, *, expect: int = 303) -> httpx.Response:
+async def register(
+    web: WebClient, email: str, password: str = PASSWORD, *, expect: int = 303
+) -> httpx.Response:
     await web.get("/register")
     response = await web.submit("/register", {"email": email, "password": password})
     assert response.status_code == expect, response.text[:500]

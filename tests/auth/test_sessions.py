@@ -16,6 +16,7 @@ from app.auth.core.clock import FrozenClock
 from app.auth.models import AuthSession, RememberToken
 from app.settings import Settings
 from tests.support.accounts import DEFAULT_PASSWORD, Accounts
+from tests.support.accounts import sudo as reauthenticate
 from tests.support.web import BASE_URL, WebClient
 
 
@@ -27,12 +28,8 @@ async def signed_in(web: WebClient) -> bool:
     return (await web.get("/settings/profile", follow_redirects=False)).status_code == 200
 
 
-async def sudo(
-    web: WebClient, password: str = DEFAULT_PASSWORD, next_path: str = "/settings/sessions"
-) -> None:
-    await web.get(f"/sudo?next={next_path}")
-    response = await web.submit("/sudo", {"password": password, "next": next_path})
-    assert response.status_code == 303, response.text[:300]
+async def sudo(web: WebClient, next_path: str = "/settings/sessions") -> None:
+    await reauthenticate(web, next_path)
 
 
 # --- timeouts [20]
@@ -374,7 +371,9 @@ async def test_signing_out_a_remembered_browser_also_forgets_it(
     assert await db.scalar(select(func.count()).select_from(RememberToken)) == 0
 
 
-async def test_sudo_restarts_the_absolute_timeout_too(accounts: Accounts, web: WebClient, clock: FrozenClock) -> None:
+async def test_sudo_restarts_the_absolute_timeout_too(
+    accounts: Accounts, web: WebClient, clock: FrozenClock
+) -> None:
     await accounts.create()
     await accounts.login(web)
     for _ in range(66):  # 11 hours of activity
@@ -405,7 +404,9 @@ async def test_a_stolen_remember_cookie_ends_the_sessions_it_restored(
     assert "auth.remember.reuse_detected" in actions
 
 
-async def test_policy_overrides_from_settings_apply(settings: Settings, db: AsyncSession, clock: FrozenClock) -> None:
+async def test_policy_overrides_from_settings_apply(
+    settings: Settings, db: AsyncSession, clock: FrozenClock
+) -> None:
     from tests.support.accounts import Accounts as Factory
 
     custom = settings.model_copy(update={"security_policy": {"session_idle_timeout": 600}})

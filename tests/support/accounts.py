@@ -63,6 +63,13 @@ class Accounts:
         return response
 
 
+async def sudo(web: WebClient, next_path: str = "/settings", password: str = DEFAULT_PASSWORD) -> None:
+    """Re-authenticate on the sudo page (as after the 15-minute window), asserting it worked."""
+    await web.get(f"/sudo?next={next_path}")
+    response = await web.submit("/sudo", {"password": password, "next": next_path})
+    assert response.status_code == 303, response.text[:300]
+
+
 @pytest.fixture
 def accounts(db: AsyncSession, app: Litestar) -> Accounts:
     """User factory and sign-in helper (uses the app's hasher and clock)."""

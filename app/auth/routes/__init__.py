@@ -1,14 +1,25 @@
 """The account pages: registration and confirmation, sign-in and sign-out, sudo, settings."""
 
+from app.auth.routes.email_change import EmailChangeController
+from app.auth.routes.magic import MagicLinkController
 from app.auth.routes.recovery import RecoveryController
 from app.auth.routes.register import RegistrationController
 from app.auth.routes.session import SessionController
 from app.auth.routes.settings import SettingsController
 
-CONTROLLERS = (RegistrationController, SessionController, SettingsController, RecoveryController)
+CONTROLLERS = (
+    RegistrationController,
+    SessionController,
+    SettingsController,
+    RecoveryController,
+    MagicLinkController,
+    EmailChangeController,
+)
 
 __all__ = (
     "CONTROLLERS",
+    "EmailChangeController",
+    "MagicLinkController",
     "RecoveryController",
     "RegistrationController",
     "SessionController",

@@ -1,0 +1,157 @@
+"""Signing in by email: ask for a link, type the code, or open the link and press "Sign in"."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotFoundException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.params import FromQuery
+from litestar.response import Template
+
+from app.auth.core.sessions import SessionKind
+from app.auth.forms import CodeForm, MagicLinkForm
+from app.auth.guards import requires_anonymous
+from app.auth.limits import limit_posts_per_ip
+from app.auth.magic import (
+    CHECK_INBOX_PATH,
+    CODE_PATH,
+    LINK_PATH,
+    REQUEST_PATH,
+    LinkState,
+    look_at_link,
+    magic_cookie_max_age,
+    request_magic_link,
+    sign_in_with_code,
+    sign_in_with_link,
+)
+from app.auth.models import User
+from app.auth.pending import clear_pending_cookie, read_pending, set_pending_cookie
+from app.auth.routes.common import (
+    NO_STORE,
+    TOKEN_PAGE_HEADERS,
+    FormData,
+    forget_link_token,
+    kept_link_token,
+    land_from_mail,
+    sign_user_in,
+)
+from app.auth.security import Security
+from app.auth.signin import second_factor_for
+from app.db import DBSession
+from app.settings import Settings
+from app.web.htmx import render, see_other
+
+
+def requires_magic_link_enabled(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Switched off in settings, sign-in by email does not exist: every route answers 404."""
+    settings: Settings = connection.app.state.settings
+    if not settings.magic_link_enabled:
+        raise NotFoundException()
+
+
+class MagicLinkController(Controller):
+    """From "email me a sign-in link" to a signed-in user, by link or by code."""
+
+    include_in_schema = False
+    guards = [requires_magic_link_enabled]
+
+    @get(REQUEST_PATH, name="magic_link", guards=[requires_anonymous])
+    async def form(self, request: Request[Any, Any, Any]) -> Template:
+        """The "email me a sign-in link" form."""
+        return render(request, "auth/magic_request.html", form=MagicLinkForm(), headers=NO_STORE)
+
+    @post(REQUEST_PATH, name="magic_link_submit", guards=[requires_anonymous, limit_posts_per_ip])
+    async def submit(
+        self, request: Request[Any, Any, Any], db_session: DBSession, data: FormData
+    ) -> Response[Any]:
+        """Mail a link and a code if the address has an account; the same answer either way."""
+        security: Security = request.app.state.security
+        form = MagicLinkForm.parse(data)
+        if form.errors:
+            return render(
+                request,
+                "auth/magic_request.html",
+                fragment="auth/_magic_request_form.html",
+                form=form,
+                status=422,
+                headers=NO_STORE,
+            )
+        pending = await request_magic_link(db_session, request, form)
+        response = see_other(request, CHECK_INBOX_PATH)
+        set_pending_cookie(
+            response, pending, security, name=security.cookies.magic, max_age=magic_cookie_max_age(security)
+        )
+        return response
+
+    @get(CHECK_INBOX_PATH, name="magic_link_check_inbox")
+    async def check_inbox(self, request: Request[Any, Any, Any]) -> Template:
+        """Where to look for the mail, and a box for its code."""
+        security: Security = request.app.state.security
+        pending = read_pending(request, security, name=security.cookies.magic)
+        return render(
+            request, "auth/magic_check_inbox.html", pending=pending, form=CodeForm(), headers=NO_STORE
+        )
+
+    @post(CODE_PATH, name="magic_link_code", guards=[limit_posts_per_ip])
+    async def code(
+        self, request: Request[Any, Any, Any], db_session: DBSession, data: FormData
+    ) -> Response[Any]:
+        """Sign in with the code from the mail (works only in the browser that asked for it)."""
+        security: Security = request.app.state.security
+        pending = read_pending(request, security, name=security.cookies.magic)
+        form = CodeForm.parse(data)
+        if not form.errors:
+            attempt = await sign_in_with_code(db_session, request, pending, form.code)
+            if attempt.user is not None:
+                return await self._sign_in(db_session, request, attempt.user)
+            form.errors["code"] = attempt.error or "That code did not work."
+        return render(
+            request,
+            "auth/magic_check_inbox.html",
+            fragment="auth/_magic_code_form.html",
+            pending=pending,
+            form=form,
+            status=422,
+            headers=NO_STORE,
+        )
+
+    @get(LINK_PATH, name="magic_link_landing")
+    async def link_page(
+        self, request: Request[Any, Any, Any], db_session: DBSession, token: FromQuery[str | None] = None
+    ) -> Response[Any]:
+        """Landing from the mail: move the token out of the URL, then offer a button (GET never spends it)."""
+        if token:
+            return land_from_mail(request, LINK_PATH, token)
+        link = await look_at_link(db_session, request, kept_link_token(request))
+        return render(request, "auth/magic_sign_in.html", link=link, headers=TOKEN_PAGE_HEADERS)
+
+    @post(LINK_PATH, name="magic_link_sign_in", guards=[limit_posts_per_ip])
+    async def link_submit(self, request: Request[Any, Any, Any], db_session: DBSession) -> Response[Any]:
+        """Spend the link's token and sign in, in the browser that asked for it."""
+        security: Security = request.app.state.security
+        link = await sign_in_with_link(db_session, request, kept_link_token(request))
+        if link.user is None:
+            status = 403 if link.state is LinkState.OTHER_BROWSER else 410
+            response: Response[Any] = render(
+                request, "auth/magic_sign_in.html", link=link, status=status, headers=TOKEN_PAGE_HEADERS
+            )
+            if link.state is LinkState.GONE:
+                forget_link_token(response, security)
+            return response
+        response = await self._sign_in(db_session, request, link.user)
+        forget_link_token(response, security)
+        return response
+
+    async def _sign_in(self, db: DBSession, request: Request[Any, Any, Any], user: User) -> Response[Any]:
+        # The mail replaces only the password: a second factor, when the account has one, still decides.
+        challenge = second_factor_for(user)
+        if challenge is not None:
+            return see_other(request, challenge.url)
+        security: Security = request.app.state.security
+        response = see_other(request, "/settings")
+        await sign_user_in(db, request, response, user, kind=SessionKind.MAGIC_LINK)
+        clear_pending_cookie(response, security, name=security.cookies.magic)
+        return response
