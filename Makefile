@@ -70,7 +70,8 @@ worker: $(STAMP) ## run a standalone background job worker
 	@$(WITH_DB) $(LITESTAR) worker
 
 serve: $(STAMP) ## production-style server: Granian with $(WORKERS) workers against DATABASE_URL
-	@$(WITH_DB) $(BIN)/granian --interface asgi --factory $(APP) --host $(HOST) --port $(PORT) --workers $(WORKERS) --no-access-log
+	@BASE_URL="$${BASE_URL:-http://$(HOST):$(PORT)}" $(WITH_DB) $(BIN)/granian --interface asgi --factory $(APP) \
+		--host $(HOST) --port $(PORT) --workers $(WORKERS) --no-access-log
 
 lock: $(STAMP) ## re-resolve pyproject.toml into the hashed lock files
 	@$(BIN)/uv pip compile pyproject.toml --generate-hashes --universal --python-version 3.11 --quiet -o requirements/base.txt

@@ -3,7 +3,8 @@
     python scripts/with_db.py [--database NAME] -- COMMAND [ARGS...]
 
 Used by `make migrate`, `make migration`, `make worker` and `make serve`. The embedded server stays
-up while the command runs and stops when the last process using it exits.
+up while the command runs and stops when the last process using it exits. With the embedded server
+APP_ENV defaults to `dev` (it is a developer's machine); with DATABASE_URL set nothing is assumed.
 """
 
 from __future__ import annotations
@@ -31,7 +32,11 @@ def main() -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("no command given")
-    env = {**os.environ, "DATABASE_URL": resolve_database_url(args.database)}
+    env = dict(os.environ)
+    if not env.get("DATABASE_URL"):
+        # The embedded database only exists on a developer's machine: never production settings.
+        env.setdefault("APP_ENV", "dev")
+    env["DATABASE_URL"] = resolve_database_url(args.database)
     process = subprocess.Popen(command, env=env)
     # Ctrl-C reaches the child through the terminal; wait for it to finish cleanly.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
