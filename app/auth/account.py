@@ -38,6 +38,8 @@ async def change_password(
     await forget_user(db, user.id)
     clear_remember_cookie(response, security)
     # Pending links die with the old password: resets, sign-in links, and a pending email change.
-    await retire_tokens(db, security, user.id, Purpose.RESET_PASSWORD, Purpose.MAGIC_LINK, Purpose.CHANGE_EMAIL)
+    await retire_tokens(
+        db, security, user.id, Purpose.RESET_PASSWORD, Purpose.MAGIC_LINK, Purpose.CHANGE_EMAIL
+    )
     notify_password_changed(db, request, user, how="changed")
     await audit(db, request, "account.password.changed", user_id=user.id, others_signed_out=ended)

@@ -6,12 +6,14 @@ do if it was not them. They go out through the job queue after the change commit
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from litestar import Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit.models import AuditEvent
 from app.auth.devices import device_label
 from app.auth.limits import client_address
 from app.auth.models import AuthSession, RememberToken, User
@@ -75,26 +77,37 @@ def notify_email_changed(
     send_mail(db, Mail(to=old_email, template="email_changed", context=context))
 
 
-async def is_new_device(db: AsyncSession, user: User, user_agent: str) -> bool:
-    """True when none of the user's current sessions or remembered browsers has this device label."""
+KNOWN_DEVICE_MEMORY = timedelta(days=90)
+"""A browser that signed in to the account within this long is not "new" (see `is_new_device`)."""
+
+
+async def is_new_device(db: AsyncSession, user: User, user_agent: str, security: Security) -> bool:
+    """True unless this device has a live session or remembered browser on the account, or this
+    exact browser signed in to it recently (the audit log remembers, so signing out does not make
+    a device new again)."""
     label = device_label(user_agent)
-    known = await db.scalar(
-        select(AuthSession.id)
-        .where(AuthSession.user_id == user.id, AuthSession.device_label == label)
-        .limit(1)
-    ) or await db.scalar(
-        select(RememberToken.id)
-        .where(RememberToken.user_id == user.id, RememberToken.device_label == label)
-        .limit(1)
+    since = security.clock.now() - KNOWN_DEVICE_MEMORY
+    checks = (
+        select(AuthSession.id).where(AuthSession.user_id == user.id, AuthSession.device_label == label),
+        select(RememberToken.id).where(RememberToken.user_id == user.id, RememberToken.device_label == label),
+        select(AuditEvent.id).where(
+            AuditEvent.actor_id == user.id,
+            AuditEvent.action == "auth.login.succeeded",
+            AuditEvent.user_agent == user_agent[:512],
+            AuditEvent.occurred_at >= since,
+        ),
     )
-    return known is None
+    for query in checks:
+        if await db.scalar(query.limit(1)) is not None:
+            return False
+    return True
 
 
 async def notify_if_new_device(db: AsyncSession, request: Request[Any, Any, Any], user: User) -> None:
     """ "New sign-in to your account" when someone who has signed in before does so from a new device."""
     if user.last_login_at is None:
         return  # the very first sign-in is not news
-    if not await is_new_device(db, user, request.headers.get("user-agent", "")):
-        return
     security: Security = request.app.state.security
+    if not await is_new_device(db, user, request.headers.get("user-agent", ""), security):
+        return
     send_mail(db, Mail(to=user.email, template="new_sign_in", context=notice_context(request, security)))

@@ -106,6 +106,8 @@ async def send_confirmation(
     email: str,
     pending: Pending,
     password_hash: str | None,
+    *,
+    resent: bool = False,
 ) -> None:
     """Issue a confirmation token (link + code bound to this browser) and mail it."""
     security: Security = request.app.state.security
@@ -130,6 +132,7 @@ async def send_confirmation(
                 "code": issued.code,
                 "code_minutes": _minutes(security),
                 "link_hours": int(security.policy.confirmation_link_ttl.total_seconds() // 3600),
+                "resent": resent,
             },
         ),
     )
@@ -153,7 +156,9 @@ async def resend_confirmation(db: AsyncSession, request: Request[Any, Any, Any],
     )
     if previous is None:
         return
-    await send_confirmation(db, request, user, pending.email, pending, previous.pending_password_hash)
+    await send_confirmation(
+        db, request, user, pending.email, pending, previous.pending_password_hash, resent=True
+    )
     await audit(db, request, "auth.confirmation.resent", user_id=user.id)
 
 

@@ -23,6 +23,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "code": "482913",
         "code_minutes": 10,
         "link_hours": 24,
+        "resent": False,
     },
     "registration_attempt": {"sign_in_link": f"{_BASE}/login", "reset_link": f"{_BASE}/forgot-password"},
     "reset_password": {"link": f"{_BASE}/reset-password?token=SAMPLE-TOKEN", "minutes": 60},
