@@ -17,6 +17,7 @@ from app.auth.models import AuthSession, RememberToken
 from app.settings import Settings
 from tests.support.accounts import DEFAULT_PASSWORD, Accounts
 from tests.support.accounts import sudo as reauthenticate
+from tests.support.mail import Mailbox
 from tests.support.web import BASE_URL, WebClient
 
 
@@ -294,22 +295,42 @@ async def secure_web(settings: Settings, db: AsyncSession, clock: FrozenClock) -
     await client.__aexit__(None, None, None)
 
 
-async def test_every_cookie_has_the_production_flags(secure_web: WebClient, db: AsyncSession) -> None:
+async def test_every_cookie_has_the_production_flags(
+    secure_web: WebClient, db: AsyncSession, mailbox: Mailbox
+) -> None:
+    """Walk every journey that sets a cookie and check each Set-Cookie header [19]."""
     web = secure_web
     from tests.support.accounts import Accounts as Factory
 
+    origin = {"origin": "https://testserver.local"}
     factory = Factory(db=db, security=web.client.app.state.security)
     await factory.create()
     headers: list[str] = []
-    page = await web.get("/login")
-    headers += page.headers.get_list("set-cookie")
-    response = await web.submit(
-        "/login",
-        {"email": "ada@example.com", "password": DEFAULT_PASSWORD, "remember": "on"},
-        headers={"origin": "https://testserver.local"},
+
+    async def collect(response: object) -> None:
+        headers.extend(response.headers.get_list("set-cookie"))  # type: ignore[attr-defined]
+
+    await collect(await web.get("/login"))
+    await collect(await web.submit("/theme", {"theme": "dark", "next": "/"}, headers=origin))
+    await collect(await web.get("/register"))
+    await collect(
+        await web.submit(
+            "/register", {"email": "new@example.com", "password": DEFAULT_PASSWORD}, headers=origin
+        )
     )
-    assert response.status_code == 303
-    headers += response.headers.get_list("set-cookie")
+    [mail] = await mailbox.wait_for("new@example.com")
+    link = mail.text_body.split("https://testserver.local", 1)[1].split()[0]
+    await collect(await web.get(link, follow_redirects=False))
+    await collect(await web.submit("/confirm-email", headers=origin))  # session, flash; clears pending, link
+    await collect(await web.submit("/logout", headers=origin))
+    await web.get("/login")
+    await collect(
+        await web.submit(
+            "/login",
+            {"email": "ada@example.com", "password": DEFAULT_PASSWORD, "remember": "on"},
+            headers=origin,
+        )
+    )
     names = set()
     for header in headers:
         cookie = SimpleCookie()
@@ -322,9 +343,11 @@ async def test_every_cookie_has_the_production_flags(secure_web: WebClient, db: 
         assert not morsel["domain"], header
         assert morsel["samesite"].lower() == "lax", header
         assert morsel["httponly"], header
-        if name == "__Host-session":
+        if name == "__Host-session" and morsel.value:
             assert not morsel["max-age"], "the session cookie ends with the browser"
-    assert {"__Host-session", "__Host-remember", "__Host-csrftoken"} <= names
+        assert len(header) < 4096
+    expected = {"__Host-session", "__Host-remember", "__Host-csrftoken", "__Host-pending", "__Host-link"}
+    assert expected | {"__Host-flash", "__Host-theme"} <= names
 
 
 # --- cost of an authenticated page
