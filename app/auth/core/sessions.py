@@ -41,6 +41,7 @@ class SessionKind(StrEnum):
     PASSWORD = "password"  # noqa: S105 (a session kind, not a secret)
     REMEMBERED = "remembered"
     MAGIC_LINK = "magic_link"
+    EMAIL_CONFIRMATION = "email_confirmation"
 
 
 @dataclass(frozen=True)
