@@ -173,7 +173,7 @@ class RegistrationController(Controller):
                 "success",
             )
             response = see_other(request, "/welcome/password")
-        await sign_user_in(db, request, response, user, kind=SessionKind.MAGIC_LINK)
+        await sign_user_in(db, request, response, user, kind=SessionKind.EMAIL_CONFIRMATION)
         clear_pending_cookie(response, security)
         return response
 
