@@ -43,6 +43,31 @@ PRODUCTION_ARGON2 = Argon2Profile(time_cost=3, memory_kib=65_536, parallelism=4)
 FAST_TEST_ARGON2 = Argon2Profile(time_cost=1, memory_kib=8, parallelism=1)
 """Only for the test suite, where thousands of hashes must be cheap. Never valid in production."""
 
+_CEILINGS: dict[str, int | timedelta] = {
+    "session_absolute_timeout": timedelta(hours=24),  # NIST AAL2 overall limit [20]
+    "session_idle_timeout": timedelta(hours=1),  # NIST AAL2 inactivity limit [20]
+    "remember_me_lifetime": timedelta(days=30),  # [26]
+    "trusted_device_lifetime": timedelta(days=30),  # [27]
+    "sudo_window": timedelta(hours=1),
+    "confirmation_link_ttl": timedelta(hours=24),  # email codes live at most 24 h [32]
+    "email_change_ttl": timedelta(hours=24),  # [45]
+    "password_reset_ttl": timedelta(hours=24),  # [36]
+    "confirmation_code_ttl": timedelta(minutes=30),  # [33]
+    "magic_link_ttl": timedelta(minutes=30),  # out-of-band codes stay short [42]
+    "pending_login_ttl": timedelta(minutes=30),  # [16]
+    "passkey_challenge_ttl": timedelta(minutes=10),  # [54]
+    "invitation_ttl": timedelta(days=30),  # [72]
+    "impersonation_max": timedelta(hours=1),  # [75]
+    "login_hard_cap": 100,  # NIST: at most 100 consecutive failures [11]
+    "code_max_attempts": 10,  # [33]
+    "mfa_max_failures": 10,  # [49]
+    "totp_valid_window": 1,  # [47]
+    "ip_auth_posts_per_minute": 1_000,
+    "emails_per_address_per_hour": 50,
+    "emails_per_ip_per_hour": 500,
+}
+"""Upper bounds: past these a number no longer protects anything (or breaks a requirement)."""
+
 
 @dataclass(frozen=True)
 class SecurityPolicy:
@@ -147,21 +172,27 @@ class SecurityPolicy:
     """Largest request body on HTML form routes."""
 
     def __post_init__(self) -> None:
-        """Refuse values below the hard floors."""
+        """Refuse values outside the bounds: too weak to be safe, or too loose to mean anything."""
+        for item in fields(self):
+            value = getattr(self, item.name)
+            too_small = (isinstance(value, timedelta) and value <= timedelta(0)) or (
+                isinstance(value, int) and not isinstance(value, bool) and value <= 0
+            )
+            if too_small:
+                raise PolicyError(f"{item.name} must be positive")
         if self.password_min_length < 8:
             raise PolicyError("password_min_length has a hard floor of 8 [4]")
         if self.password_max_length < 64:
             raise PolicyError("password_max_length must allow at least 64 characters [4]")
         if self.session_token_bytes < 16 or self.email_token_bytes < 16:
             raise PolicyError("tokens need at least 128 bits [17][32]")
-        if self.session_idle_timeout > self.session_absolute_timeout:
-            raise PolicyError("the idle timeout cannot exceed the absolute timeout")
-        if self.remember_me_lifetime > timedelta(days=30):
-            raise PolicyError("remember-me may last at most 30 days [26]")
-        if self.login_hard_cap > 100:
-            raise PolicyError("at most 100 consecutive failures per account [11]")
         if self.code_digits < 6:
             raise PolicyError("codes need at least 6 digits")
+        for name, ceiling in _CEILINGS.items():
+            if getattr(self, name) > ceiling:
+                raise PolicyError(f"{name} may be at most {ceiling}")
+        if self.session_idle_timeout > self.session_absolute_timeout:
+            raise PolicyError("the idle timeout cannot exceed the absolute timeout")
 
     def with_overrides(self, overrides: Mapping[str, int | float]) -> SecurityPolicy:
         """A copy with some numbers replaced; durations are given in seconds. Floors still apply."""

@@ -7,8 +7,10 @@ fresh token. Time limits are decided here, from the row, never from the cookie's
 
 - idle: the session ends when unused for `session_idle_timeout` (30 min);
 - absolute: it ends `session_absolute_timeout` (12 h) after it started, however busy;
-- sudo: sensitive actions need credentials presented within `sudo_window` (15 min); activity does
-  not extend it, and a session restored by remember-me has presented none.
+- sudo: sensitive actions need the password presented within `sudo_window` (15 min); activity does
+  not extend it. Sessions begun any other way (remember-me, an emailed link or code, an address
+  confirmation) have presented no password: control of a browser or a mailbox alone must not be
+  enough to change how the account is protected.
 
 The host stores rows; this module only mints tokens and decides.
 """
@@ -66,7 +68,7 @@ class SessionTimes:
 
 
 def start_session(kind: SessionKind, *, clock: Clock, policy: SecurityPolicy) -> NewSession:
-    """Mint a session. Credentials count as presented now unless it was restored by remember-me."""
+    """Mint a session. Only a password sign-in counts as presenting credentials (for sudo)."""
     now = clock.now()
     token = new_token(policy.session_token_bytes)
     return NewSession(
@@ -75,7 +77,7 @@ def start_session(kind: SessionKind, *, clock: Clock, policy: SecurityPolicy) ->
         kind=kind,
         started_at=now,
         expires_at=now + policy.session_absolute_timeout,
-        authenticated_at=None if kind is SessionKind.REMEMBERED else now,
+        authenticated_at=now if kind is SessionKind.PASSWORD else None,
     )
 
 

@@ -75,3 +75,22 @@ def test_overrides_take_seconds_for_durations_and_keep_the_floors() -> None:
         DEFAULT_POLICY.with_overrides({"password_min_length": 6})
     with pytest.raises(PolicyError, match="unknown"):
         DEFAULT_POLICY.with_overrides({"no_such_number": 1})
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"sudo_window": 0},
+        {"session_idle_timeout": -5},
+        {"code_max_attempts": 0},
+        {"sudo_window": 7200},
+        {"code_max_attempts": 50},
+        {"magic_link_ttl": 3600},
+        {"confirmation_link_ttl": 3 * 86_400},
+        {"session_absolute_timeout": 2 * 86_400},
+        {"emails_per_address_per_hour": 1_000},
+    ],
+)
+def test_overrides_outside_the_bounds_are_refused(override: dict[str, int]) -> None:
+    with pytest.raises(PolicyError):
+        DEFAULT_POLICY.with_overrides(override)

@@ -70,3 +70,10 @@ def test_sudo_window_is_fifteen_minutes_from_authentication() -> None:
     assert not sudo_is_fresh(None, now, POLICY)
     assert sudo_remaining(now, now + timedelta(minutes=5), POLICY) == timedelta(minutes=10)
     assert sudo_remaining(None, now, POLICY) == timedelta(0)
+
+
+def test_only_a_password_sign_in_counts_for_sudo() -> None:
+    clock = FrozenClock()
+    for kind in SessionKind:
+        new = start_session(kind, clock=clock, policy=POLICY)
+        assert (new.authenticated_at is not None) is (kind is SessionKind.PASSWORD), kind
