@@ -102,7 +102,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         },
         on_startup=[start_jobs, start_limits, lambda _: warm_up_device_labels()],
         on_shutdown=[stop_jobs, stop_limits],
-        request_max_body_size=settings.max_body_size,
+        request_max_body_size=security.policy.request_body_max_bytes,
         state=State(
             {
                 "settings": settings,

@@ -108,13 +108,10 @@ class Settings(BaseSettings):
 
     security_policy: dict[str, int] = Field(default_factory=dict)
     """JSON object overriding security numbers of `app/auth/core/policy.py`, durations in seconds
-    (e.g. `{"session_idle_timeout": 900}`); values below the hard floors stop the app at startup."""
+    (e.g. `{"session_idle_timeout": 900}`); values outside the policy's bounds stop the app at startup."""
 
     magic_link_enabled: bool = True
     """Offer sign-in by emailed link and code; off hides the option and the routes answer 404."""
-
-    max_body_size: int = 1_048_576
-    """Largest request body in bytes; larger requests get 413."""
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     """Minimum level of log lines."""

@@ -50,8 +50,9 @@ def read_settings(source: str) -> list[Setting]:
 def _default(value: ast.expr | None) -> str:
     if value is None:
         return ""
-    if isinstance(value, ast.Call):  # Field(default_factory=list)
-        return "[]"
+    if isinstance(value, ast.Call):  # Field(default_factory=list) or dict
+        factory = next((k.value for k in value.keywords if k.arg == "default_factory"), None)
+        return "{}" if isinstance(factory, ast.Name) and factory.id == "dict" else "[]"
     literal = ast.literal_eval(value)
     return "" if literal is None else str(literal).lower() if isinstance(literal, bool) else str(literal)
 

@@ -16,6 +16,13 @@ ROOT = Path(__file__).resolve().parent.parent
 STRONG = "s" * 48
 
 
+@pytest.fixture(autouse=True)
+def no_deployment_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests build Settings from scratch: the environment CI runs in must not leak in."""
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
 def prod(**values: object) -> Settings:
     return Settings(_env_file=None, app_env="prod", **values)  # type: ignore[arg-type]
 

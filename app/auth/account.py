@@ -13,7 +13,7 @@ from app.auth.models import User
 from app.auth.notices import notify_password_changed
 from app.auth.remember import clear_remember_cookie, forget_user
 from app.auth.security import Security
-from app.auth.sessions import CurrentSession, end_other_sessions
+from app.auth.sessions import CurrentSession, end_other_sessions, mark_reauthenticated, set_session_cookie
 
 
 async def change_password(
@@ -41,5 +41,8 @@ async def change_password(
     await retire_tokens(
         db, security, user.id, Purpose.RESET_PASSWORD, Purpose.MAGIC_LINK, Purpose.CHANGE_EMAIL
     )
+    # A credential change is a privilege change: this browser continues under a new session token [18].
+    rotated = await mark_reauthenticated(db, current, security)
+    set_session_cookie(response, rotated.token, security)
     notify_password_changed(db, request, user, how="changed")
     await audit(db, request, "account.password.changed", user_id=user.id, others_signed_out=ended)

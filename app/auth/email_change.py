@@ -37,6 +37,7 @@ from app.auth.registration import may_mail
 from app.auth.remember import forget_user
 from app.auth.security import Security
 from app.auth.sessions import CurrentSession, end_all_sessions, end_other_sessions
+from app.formatting import human_duration
 from app.mail import Mail, send_mail
 
 __all__ = (
@@ -84,7 +85,7 @@ async def request_change(
             send_mail(db, Mail(to=holder.email, template="email_in_use", context=account_links(security)))
         else:
             link = f"{security.settings.base_url}{CONFIRM_PATH}?token={issued.token}"
-            context = {"link": link, "link_hours": _link_hours(security)}
+            context = {"link": link, "link_lifetime": human_duration(security.policy.email_change_ttl)}
             send_mail(db, Mail(to=form.email, template="email_change_confirm", context=context))
     notify_email_change_requested(db, request, user, form.email)
     await audit(
@@ -179,10 +180,6 @@ async def _move_address(db: AsyncSession, user: User, email: str) -> bool:
         await db.refresh(user)
         return False
     return True
-
-
-def _link_hours(security: Security) -> int:
-    return int(security.policy.email_change_ttl.total_seconds() // 3600)
 
 
 def _domain(email: str) -> str:

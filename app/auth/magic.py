@@ -42,6 +42,7 @@ from app.auth.pending import Pending, new_pending, read_pending
 from app.auth.registration import may_mail
 from app.auth.security import Security
 from app.auth.signin import Identified, ThrottledError, check_throttle, identify
+from app.formatting import human_duration
 from app.mail import Mail, send_mail
 
 REQUEST_PATH = "/login/email"
@@ -88,7 +89,7 @@ async def request_magic_link(
     context = {
         "link": f"{security.settings.base_url}{LINK_PATH}?token={issued.token}",
         "code": issued.code,
-        "minutes": int(security.policy.magic_link_ttl.total_seconds() // 60),
+        "lifetime": human_duration(security.policy.magic_link_ttl),
     }
     send_mail(db, Mail(to=user.email, template="magic_link", context=context))
     await audit(db, request, "auth.magic_link.requested", user_id=user.id)

@@ -18,6 +18,7 @@ from app.auth.devices import device_label
 from app.auth.limits import client_address
 from app.auth.models import AuthSession, RememberToken, User
 from app.auth.security import Security
+from app.formatting import human_duration
 from app.mail import Mail, send_mail
 
 __all__ = (
@@ -63,8 +64,9 @@ def notify_email_change_requested(
 ) -> None:
     """To the current address: someone asked to move the account to `new_email` (nothing changed yet)."""
     security: Security = request.app.state.security
-    hours = int(security.policy.email_change_ttl.total_seconds() // 3600)
-    context = notice_context(request, security, new_email=new_email, link_hours=hours)
+    context = notice_context(
+        request, security, new_email=new_email, link_lifetime=human_duration(security.policy.email_change_ttl)
+    )
     send_mail(db, Mail(to=user.email, template="email_change_requested", context=context))
 
 

@@ -20,6 +20,7 @@ from app.auth.security import Security
 from app.web.cookies import expire_cookie, set_cookie
 
 PENDING_MAX_AGE = 24 * 3600
+"""Default lifetime; flows pass their own (the confirmation link's, the sign-in link's)."""
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from app.auth.registration import may_mail
 from app.auth.remember import forget_user
 from app.auth.security import Security
 from app.auth.sessions import end_all_sessions
+from app.formatting import human_duration
 from app.mail import Mail, send_mail
 
 RESET_PATH = "/reset-password"
@@ -48,9 +49,15 @@ async def request_reset(db: AsyncSession, request: Request[Any, Any, Any], email
     issued = await issue_email_token(
         db, security, user=user, purpose=Purpose.RESET_PASSWORD, email=user.email
     )
-    minutes = int(security.policy.password_reset_ttl.total_seconds() // 60)
     link = f"{security.settings.base_url}{RESET_PATH}?token={issued.token}"
-    send_mail(db, Mail(to=user.email, template="reset_password", context={"link": link, "minutes": minutes}))
+    send_mail(
+        db,
+        Mail(
+            to=user.email,
+            template="reset_password",
+            context={"link": link, "lifetime": human_duration(security.policy.password_reset_ttl)},
+        ),
+    )
     await audit(db, request, "auth.password_reset.requested", user_id=user.id)
 
 

@@ -43,13 +43,10 @@ from app.auth.pending import Pending, new_pending
 from app.auth.remember import forget_user
 from app.auth.security import Security
 from app.auth.sessions import end_all_sessions
+from app.formatting import human_duration
 from app.mail import Mail, send_mail
 
 CONFIRM_PATH = "/confirm-email"
-
-
-def _minutes(security: Security) -> int:
-    return int(security.policy.confirmation_code_ttl.total_seconds() // 60)
 
 
 async def may_mail(request: Request[Any, Any, Any], canonical: str) -> bool:
@@ -130,8 +127,8 @@ async def send_confirmation(
             context={
                 "link": f"{base}{CONFIRM_PATH}?token={issued.token}",
                 "code": issued.code,
-                "code_minutes": _minutes(security),
-                "link_hours": int(security.policy.confirmation_link_ttl.total_seconds() // 3600),
+                "code_lifetime": human_duration(security.policy.confirmation_code_ttl),
+                "link_lifetime": human_duration(security.policy.confirmation_link_ttl),
                 "resent": resent,
             },
         ),
@@ -226,6 +223,8 @@ async def confirm_with_code(
         code=code,
     )
     if check.outcome is CodeOutcome.ACCEPTED and check.token is not None:
+        if canonical is not None:
+            await request.app.state.throttles.clear(canonical)
         return CodeAttempt(await confirm_address(db, request, check.token, same_browser=True), None)
     if check.outcome is CodeOutcome.WRONG and canonical is not None:
         await request.app.state.throttles.record_failure(canonical)

@@ -155,8 +155,18 @@ async def end_session(db: AsyncSession, session_id: UUID, *, user_id: UUID | Non
 
 
 async def end_other_sessions(db: AsyncSession, user_id: UUID, keep: UUID) -> int:
-    """Sign out every browser of the user except the session `keep`; the number signed out."""
-    return await _end_where(db, AuthSession.user_id == user_id, AuthSession.id != keep)
+    """Sign out every browser of the user except the session `keep`; the number signed out.
+
+    Remembered browsers whose session already ended are signed out too: their remember-me token
+    is linked to no session any more, but would sign them straight back in.
+    """
+    kept_token = await db.scalar(select(AuthSession.remember_token_id).where(AuthSession.id == keep))
+    ended = await _end_where(db, AuthSession.user_id == user_id, AuthSession.id != keep)
+    others = delete(RememberToken).where(RememberToken.user_id == user_id)
+    if kept_token is not None:
+        others = others.where(RememberToken.id != kept_token)
+    await db.execute(others)
+    return ended
 
 
 async def end_all_sessions(db: AsyncSession, user_id: UUID) -> None:

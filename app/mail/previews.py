@@ -21,18 +21,29 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "confirm_email": {
         "link": f"{_BASE}/confirm-email?token=SAMPLE-TOKEN",
         "code": "482913",
-        "code_minutes": 10,
-        "link_hours": 24,
+        "code_lifetime": "10 minutes",
+        "link_lifetime": "24 hours",
         "resent": False,
     },
     "registration_attempt": {"sign_in_link": f"{_BASE}/login", "reset_link": f"{_BASE}/forgot-password"},
-    "reset_password": {"link": f"{_BASE}/reset-password?token=SAMPLE-TOKEN", "minutes": 60},
-    "magic_link": {"link": f"{_BASE}/login/email/link?token=SAMPLE-TOKEN", "code": "482913", "minutes": 10},
+    "reset_password": {"link": f"{_BASE}/reset-password?token=SAMPLE-TOKEN", "lifetime": "1 hour"},
+    "magic_link": {
+        "link": f"{_BASE}/login/email/link?token=SAMPLE-TOKEN",
+        "code": "482913",
+        "lifetime": "10 minutes",
+    },
     "password_changed": {**_WHERE, "how": "changed"},
     "new_sign_in": dict(_WHERE),
     "email_changed": {**_WHERE, "new_email": "ada.lovelace@example.org"},
-    "email_change_confirm": {"link": f"{_BASE}/settings/email/confirm?token=SAMPLE-TOKEN", "link_hours": 24},
-    "email_change_requested": {**_WHERE, "new_email": "ada.lovelace@example.org", "link_hours": 24},
+    "email_change_confirm": {
+        "link": f"{_BASE}/settings/email/confirm?token=SAMPLE-TOKEN",
+        "link_lifetime": "24 hours",
+    },
+    "email_change_requested": {
+        **_WHERE,
+        "new_email": "ada.lovelace@example.org",
+        "link_lifetime": "24 hours",
+    },
     "email_in_use": {"sign_in_link": f"{_BASE}/login", "reset_link": f"{_BASE}/forgot-password"},
 }
 """Template name → context used for its preview."""

@@ -7,7 +7,6 @@ so browsers may cache the files for a year and still see a change on the next de
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +15,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
 from app.auth.core.policy import SecurityPolicy
+from app.formatting import human_duration
 from app.web.cookies import cookie_name
 from app.web.flash import consume_flashes
 
@@ -45,16 +45,6 @@ def current_theme(request: Request[Any, Any, Any]) -> str:
     secure = request.app.state.settings.cookies_secure
     theme = request.cookies.get(cookie_name(THEME_COOKIE, secure=secure), "system")
     return theme if theme in THEMES else "system"
-
-
-def human_duration(value: timedelta) -> str:
-    """`timedelta(days=30)` → "30 days", `timedelta(minutes=15)` → "15 minutes" (for page copy)."""
-    seconds = int(value.total_seconds())
-    for unit, size in (("day", 86_400), ("hour", 3_600), ("minute", 60)):
-        if seconds >= size and seconds % size == 0:
-            count = seconds // size
-            return f"{count} {unit}{'' if count == 1 else 's'}"
-    return f"{seconds} seconds"
 
 
 def build_template_config(settings: Settings, policy: SecurityPolicy) -> TemplateConfig[JinjaTemplateEngine]:

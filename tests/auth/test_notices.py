@@ -10,11 +10,15 @@ from tests.support.mail import Mailbox
 from tests.support.web import WebClient
 
 FIREFOX = {"user-agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:130.0) Gecko/20100101 Firefox/130.0"}
-IPHONE = {"user-agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Version/17.0 Mobile Safari/604.1"}
+IPHONE = {
+    "user-agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Version/17.0 Mobile Safari/604.1"
+}
 
 
 async def sign_in_notices(mailbox: Mailbox) -> list[str]:
-    return [m.text_body for m in await mailbox.messages("ada@example.com") if m.subject.startswith("New sign-in")]
+    return [
+        m.text_body for m in await mailbox.messages("ada@example.com") if m.subject.startswith("New sign-in")
+    ]
 
 
 async def test_a_sign_in_from_a_new_device_is_reported_once(
@@ -24,7 +28,7 @@ async def test_a_sign_in_from_a_new_device_is_reported_once(
     await accounts.login(web, headers=FIREFOX)  # the first sign-in ever is not news
     clock.advance(timedelta(hours=1))
     await accounts.login(web.other_browser(), headers=IPHONE)
-    [notice] = (await mailbox.wait_for("ada@example.com"))
+    [notice] = await mailbox.wait_for("ada@example.com")
     assert notice.subject == "New sign-in to your Gatehouse account"
     assert "Mobile Safari on iOS" in notice.text_body
     assert "testclient" in notice.text_body  # the client address as the app saw it

@@ -111,3 +111,34 @@ async def test_the_form_offers_sign_out_of_other_devices_by_default(
     assert '<input id="sign-out-others" name="sign_out_others" type="checkbox" checked>' in page.text
     assert 'autocomplete="current-password"' in page.text
     assert 'autocomplete="new-password"' in page.text
+
+
+async def test_the_change_gives_this_browser_a_new_session_token(accounts: Accounts, web: WebClient) -> None:
+    await accounts.create()
+    await accounts.login(web)
+    before = web.cookies["session"]
+    await change(web, DEFAULT_PASSWORD)
+    assert web.cookies["session"] != before
+    assert await signed_in(web)
+    stale = web.other_browser()
+    stale.cookies.set("session", before)
+    assert not await signed_in(stale)
+
+
+async def test_the_change_retires_outstanding_reset_links(
+    accounts: Accounts, web: WebClient, mailbox: Mailbox
+) -> None:
+    import re
+
+    await accounts.create()
+    await accounts.login(web)  # first: a sign-in retires reset links by itself
+    asker = web.other_browser()
+    await asker.get("/forgot-password")
+    await asker.submit("/forgot-password", {"email": "ada@example.com"})
+    [mail] = await mailbox.wait_for("ada@example.com")
+    link = re.search(r"http://testserver\.local(/reset-password\?token=\S+)", mail.text_body).group(1)  # type: ignore[union-attr]
+    await change(web, DEFAULT_PASSWORD)
+    await asker.get(link)
+    assert (
+        await asker.submit("/reset-password", {"password": "another long passphrase 1"})
+    ).status_code == 410

@@ -156,9 +156,10 @@ async def test_the_mail_uses_the_configured_address_never_the_host_header(
     await ask(
         web, "ada@example.com", **{"x-forwarded-host": "evil.example", "forwarded": "host=evil.example"}
     )
-    message = (await mailbox.wait_for("ada@example.com"))[0]
-    assert "evil.example" not in message.text_body + message.html_body
-    assert LINK.search(message.text_body).group(1).startswith("http://testserver.local/reset-password?")  # type: ignore[union-attr]
+    link = await reset_link(mailbox, "ada@example.com")
+    assert link.startswith("http://testserver.local/reset-password?")
+    for message in await mailbox.messages("ada@example.com"):
+        assert "evil.example" not in message.text_body + message.html_body
     refused = await web.get("/forgot-password", headers={"host": "evil.example"})
     assert refused.status_code == 400
 

@@ -448,3 +448,49 @@ def test_policy_overrides_below_the_floor_stop_the_app(settings: Settings) -> No
 
     with pytest.raises(PolicyError):
         create_app(settings.model_copy(update={"security_policy": {"password_min_length": 6}}))
+
+
+async def test_signing_out_one_remembered_browser_forgets_it(
+    accounts: Accounts, web: WebClient, db: AsyncSession
+) -> None:
+    await accounts.create()
+    laptop = web.other_browser()
+    await accounts.login(laptop, remember="on")
+    await accounts.login(web)
+    laptop_session = (await db.scalars(select(AuthSession.id).order_by(AuthSession.created_at))).first()
+    await web.get("/settings/sessions")
+    await web.submit(f"/settings/sessions/{laptop_session}/revoke")
+    assert not await signed_in(laptop)
+
+
+async def test_sign_out_everywhere_else_reaches_remembered_browsers_whose_session_ended(
+    accounts: Accounts, web: WebClient, clock: FrozenClock, engine: object
+) -> None:
+    from app.auth.maintenance import purge_expired_rows
+
+    await accounts.create()
+    laptop = web.other_browser()
+    await accounts.login(laptop, remember="on")
+    clock.advance(timedelta(hours=1))
+    await purge_expired_rows(engine, clock)  # the laptop's idle session is gone; its remember-me token stays
+    await accounts.login(web)
+    await web.get("/settings/sessions")
+    await web.submit("/settings/sessions/revoke-others")
+    assert not await signed_in(laptop)
+
+
+async def test_a_session_begun_by_a_mailed_link_does_not_count_for_sudo(
+    accounts: Accounts, web: WebClient, mailbox: Mailbox
+) -> None:
+    import re
+
+    await accounts.create()
+    await web.get("/login/email")
+    await web.submit("/login/email", {"email": "ada@example.com"})
+    [mail] = await mailbox.wait_for("ada@example.com")
+    link = re.search(r"http://testserver\.local(/login/email/link\?token=\S+)", mail.text_body).group(1)  # type: ignore[union-attr]
+    await web.get(link)
+    assert (await web.submit("/login/email/link")).status_code == 303
+    await web.get("/settings/sessions")
+    response = await web.submit("/settings/sessions/revoke-others")
+    assert response.headers["location"].startswith("/sudo?next=")

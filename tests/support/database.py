@@ -16,6 +16,7 @@ from contextlib import contextmanager
 import pytest
 from alembic import command
 from alembic.config import Config
+from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
@@ -137,9 +138,23 @@ async def empty_all_tables(engine: AsyncEngine) -> None:
             await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
 
 
+async def empty_test_queues(redis_url: str | None) -> None:
+    """With the Redis queue, forget the jobs earlier tests left behind (test queue names contain "test")."""
+    if not redis_url:
+        return
+    redis = Redis.from_url(redis_url)
+    try:
+        keys = [key async for key in redis.scan_iter("saq:*test*", count=1000)]
+        if keys:
+            await redis.delete(*keys)
+    finally:
+        await redis.aclose()
+
+
 @pytest.fixture
-async def db(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
-    """A session on an emptied test database: each test starts from no rows at all."""
+async def db(engine: AsyncEngine, settings: Settings) -> AsyncIterator[AsyncSession]:
+    """A session on an emptied test database (and job queue): each test starts from nothing at all."""
     await empty_all_tables(engine)
+    await empty_test_queues(settings.saq_redis_url)
     async with AsyncSession(engine, expire_on_commit=False) as session:
         yield session

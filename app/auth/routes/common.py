@@ -30,8 +30,6 @@ NO_STORE = {"Cache-Control": "no-store"}
 TOKEN_PAGE_HEADERS = {**NO_STORE, "Referrer-Policy": "no-referrer"}
 """Pages reached from a mailed link: nothing about them leaks through Referer [38]."""
 
-LINK_COOKIE_MAX_AGE = 15 * 60
-
 
 async def sign_user_in(
     db: AsyncSession,
@@ -70,8 +68,20 @@ def keep_link_token(response: Response[Any], token: str, security: Security) -> 
         link_cookie_name(security),
         token,
         secure=security.secure_cookies,
-        max_age=LINK_COOKIE_MAX_AGE,
+        max_age=_longest_link_lifetime(security),
     )
+
+
+def _longest_link_lifetime(security: Security) -> int:
+    """The cookie may live as long as the longest-lived link: the token inside still expires on time."""
+    policy = security.policy
+    ttls = (
+        policy.confirmation_link_ttl,
+        policy.password_reset_ttl,
+        policy.magic_link_ttl,
+        policy.email_change_ttl,
+    )
+    return int(max(ttls).total_seconds())
 
 
 def forget_link_token(response: Response[Any], security: Security) -> None:

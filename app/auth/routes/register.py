@@ -65,7 +65,8 @@ class RegistrationController(Controller):
             )
         pending = await register(db_session, request, form)
         response = see_other(request, "/register/check-inbox")
-        set_pending_cookie(response, pending, security)
+        lifetime = int(security.policy.confirmation_link_ttl.total_seconds())
+        set_pending_cookie(response, pending, security, max_age=lifetime)
         return response
 
     @post("/register/password-check", name="register_password_check")
@@ -184,7 +185,7 @@ class RegistrationController(Controller):
             return see_other(request, "/settings")
         return render(request, "auth/choose_password.html", form=PasswordForm(), headers=NO_STORE)
 
-    @post("/welcome/password", name="choose_password_submit", guards=[requires_user])
+    @post("/welcome/password", name="choose_password_submit", guards=[requires_user, limit_posts_per_ip])
     async def choose_password_submit(
         self, request: Request[Any, Any, Any], db_session: DBSession, data: FormData
     ) -> Response[Any]:
