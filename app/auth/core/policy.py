@@ -169,7 +169,7 @@ class SecurityPolicy:
     api_token_default_ttl: timedelta = timedelta(days=90)
     """Default lifetime of a personal access token [77]."""
     request_body_max_bytes: int = 1_048_576
-    """Largest request body on HTML form routes."""
+    """Largest request body the app accepts (larger requests get 413)."""
 
     def __post_init__(self) -> None:
         """Refuse values outside the bounds: too weak to be safe, or too loose to mean anything."""
