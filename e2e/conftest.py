@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -24,12 +25,19 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 
+# Every test talks to one server from 127.0.0.1, and the default limits count per client address:
+# 10 POSTs a minute to each auth endpoint and 20 mail-sending requests an hour. Raised so the whole
+# suite fits; the per-recipient limit (5 mails an hour) stays, and each test keeps under it.
+LIVE_SERVER_ENV = {
+    "SECURITY_POLICY": json.dumps({"ip_auth_posts_per_minute": 60, "emails_per_ip_per_hour": 200}),
+}
+
 
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The app served by Granian on a free port, on a freshly migrated `<name>_e2e` database."""
     log_path = tmp_path_factory.mktemp("live_server") / "server.log"
-    server = LiveServer.start(fresh_database("e2e"), log_path)
+    server = LiveServer.start(fresh_database("e2e"), log_path, LIVE_SERVER_ENV)
     try:
         server.wait_until_healthy()
     except ServerStartError as exc:

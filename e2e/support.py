@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,8 +39,9 @@ class ServerStartError(RuntimeError):
     """The live server exited or never answered /healthz."""
 
 
-def server_env(url: str, database_url: str) -> dict[str, str]:
-    """The environment of the live server: this one, plus test settings pointing at `database_url`."""
+def server_env(url: str, database_url: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of the live server: this one, plus test settings pointing at `database_url`,
+    plus `extra` (which wins)."""
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
@@ -49,6 +52,7 @@ def server_env(url: str, database_url: str) -> dict[str, str]:
         "MAIL_BACKEND": "mailbox",
         "SAQ_SHUTDOWN_GRACE": "0",
         "SAQ_QUEUE_NAME": "gatehouse-e2e",
+        **(extra or {}),
     }
     if not env.get("SAQ_REDIS_URL"):  # Redis only when the caller asked for it; else the PostgreSQL queue
         env.pop("SAQ_REDIS_URL", None)
@@ -64,8 +68,8 @@ class LiveServer:
     process: subprocess.Popen[bytes]
 
     @classmethod
-    def start(cls, database_url: str, log_path: Path) -> LiveServer:
-        """Launch Granian from this virtualenv against `database_url`."""
+    def start(cls, database_url: str, log_path: Path, env: Mapping[str, str] | None = None) -> LiveServer:
+        """Launch Granian from this virtualenv against `database_url`, with `env` added to its environment."""
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         granian = Path(sys.executable).parent / "granian"
@@ -75,7 +79,7 @@ class LiveServer:
             process = subprocess.Popen(
                 command,
                 cwd=log_path.parent,  # not the project root: a developer's .env must not leak in
-                env=server_env(url, database_url),
+                env=server_env(url, database_url, env),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group, so a hung server can be killed whole
@@ -208,3 +212,10 @@ def wait_for_mail(
             wanted = f"“{subject}” " if subject else ""
             raise AssertionError(f"no message {wanted}to {to} arrived within {timeout:.0f} s")
         time.sleep(0.1)
+
+
+def mailed_link(message: Mapping[str, Any], path: str) -> str:
+    """The link to `path`, token included, in the text part of a dev-mailbox message."""
+    found = re.search(rf"https?://\S+{re.escape(path)}\?token=[A-Za-z0-9_\-]+", message["text"])
+    assert found is not None, f"no {path} link in the message:\n{message['text']}"
+    return found.group(0)

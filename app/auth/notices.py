@@ -88,10 +88,17 @@ async def is_new_device(db: AsyncSession, user: User, user_agent: str, security:
     exact browser signed in to it recently (the audit log remembers, so signing out does not make
     a device new again)."""
     label = device_label(user_agent)
-    since = security.clock.now() - KNOWN_DEVICE_MEMORY
+    now = security.clock.now()
+    since = now - KNOWN_DEVICE_MEMORY
     checks = (
-        select(AuthSession.id).where(AuthSession.user_id == user.id, AuthSession.device_label == label),
-        select(RememberToken.id).where(RememberToken.user_id == user.id, RememberToken.device_label == label),
+        select(AuthSession.id).where(
+            AuthSession.user_id == user.id, AuthSession.device_label == label, AuthSession.expires_at > now
+        ),
+        select(RememberToken.id).where(
+            RememberToken.user_id == user.id,
+            RememberToken.device_label == label,
+            RememberToken.expires_at > now,
+        ),
         select(AuditEvent.id).where(
             AuditEvent.actor_id == user.id,
             AuditEvent.action == "auth.login.succeeded",

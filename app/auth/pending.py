@@ -19,9 +19,6 @@ from app.auth.core.tokens import new_token
 from app.auth.security import Security
 from app.web.cookies import expire_cookie, set_cookie
 
-PENDING_MAX_AGE = 24 * 3600
-"""Default lifetime; flows pass their own (the confirmation link's, the sign-in link's)."""
-
 
 @dataclass(frozen=True)
 class Pending:
@@ -45,8 +42,8 @@ def set_pending_cookie(
     pending: Pending,
     security: Security,
     *,
+    max_age: int,
     name: str | None = None,
-    max_age: int = PENDING_MAX_AGE,
 ) -> None:
     """Remember a pending mailed code in this browser (`name`: another flow's cookie)."""
     payload = f"{pending.nonce}\n{pending.email}".encode()

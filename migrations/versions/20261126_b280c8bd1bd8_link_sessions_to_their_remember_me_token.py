@@ -11,7 +11,6 @@ import advanced_alchemy.types
 import sqlalchemy as sa
 from alembic import op
 
-
 revision: str = "b280c8bd1bd8"
 down_revision: str | None = "54c739815268"
 branch_labels: str | Sequence[str] | None = None

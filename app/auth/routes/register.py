@@ -127,7 +127,11 @@ class RegistrationController(Controller):
         if pending is not None:
             await resend_confirmation(db_session, request, pending)
         flash(request, "If that address is waiting for confirmation, a new message is on its way.", "info")
-        return see_other(request, "/register/check-inbox")
+        response = see_other(request, "/register/check-inbox")
+        if pending is not None:  # the new link lives as long as the old one did: so does this browser's claim
+            lifetime = int(security.policy.confirmation_link_ttl.total_seconds())
+            set_pending_cookie(response, pending, security, max_age=lifetime)
+        return response
 
     @get(CONFIRM_PATH, name="confirm_email")
     async def confirm_page(

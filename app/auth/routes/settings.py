@@ -154,9 +154,9 @@ class SettingsController(Controller):
                 status=422,
                 headers=NO_STORE,
             )
+        flash(request, "Password changed.", "success")  # before see_other(), which carries it
         response = see_other(request, "/settings/password")
         await change_password(
             db_session, request, response, user, form.new, sign_out_others=form.sign_out_others
         )
-        flash(request, "Password changed.", "success")
         return response
