@@ -22,6 +22,7 @@ GUIDES = [
     "sessions.md",
     "email-change.md",
     "password-reset.md",
+    "magic-link.md",
 ]
 UNITS = {"s": "seconds", "min": "minutes", "h": "hours", "day": "days", "days": "days"}
 
