@@ -16,6 +16,7 @@ from app.auth.core.policy import SecurityPolicy
 from app.auth.core.redirects import safe_redirect_target
 
 DISPLAY_NAME_MAX = 100
+EMAIL_MAX = 320
 
 
 def _text(data: Mapping[str, Any], name: str) -> str:
@@ -23,9 +24,31 @@ def _text(data: Mapping[str, Any], name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _checked(data: Mapping[str, Any], name: str) -> bool:
+    return _text(data, name) in {"on", "true", "1"}
+
+
 def context_words(email: str, app_name: str) -> list[str]:
     """Words a password must not be: the app's name and the address's local part [6]."""
     return [word for word in (app_name, email.split("@", 1)[0]) if word]
+
+
+def password_problems(
+    password: str, *, policy: SecurityPolicy, email: str, app_name: str
+) -> list[PasswordProblem]:
+    """What is wrong with a new password for the account at `email` (most useful reason first)."""
+    return check_password_policy(password, policy=policy, context_words=context_words(email, app_name))
+
+
+def _address(data: Mapping[str, Any], errors: dict[str, str]) -> tuple[str, str]:
+    """The posted `email` normalized and its canonical form; a reason in `errors["email"]` if invalid."""
+    typed = _text(data, "email").strip()[:EMAIL_MAX]
+    try:
+        email = normalize_email(typed)
+        return email, canonical_email(email)
+    except InvalidEmail as exc:
+        errors["email"] = str(exc) or "Enter a valid email address."
+        return typed, ""
 
 
 @dataclass
@@ -41,14 +64,10 @@ class RegistrationForm:
     @classmethod
     def parse(cls, data: Mapping[str, Any], *, policy: SecurityPolicy, app_name: str) -> RegistrationForm:
         """Read and validate."""
-        form = cls(email=_text(data, "email").strip(), password=_text(data, "password"))
-        try:
-            form.email = normalize_email(form.email)
-            form.canonical = canonical_email(form.email)
-        except InvalidEmail as exc:
-            form.errors["email"] = str(exc) or "Enter a valid email address."
-        form.password_problems = check_password_policy(
-            form.password, policy=policy, context_words=context_words(form.email, app_name)
+        form = cls(password=_text(data, "password"))
+        form.email, form.canonical = _address(data, form.errors)
+        form.password_problems = password_problems(
+            form.password, policy=policy, email=form.email, app_name=app_name
         )
         if form.password_problems:
             form.errors["password"] = form.password_problems[0].message
@@ -68,9 +87,9 @@ class SignInForm:
     def parse(cls, data: Mapping[str, Any]) -> SignInForm:
         """Read the fields; validation is the sign-in itself (all failures look alike)."""
         return cls(
-            email=_text(data, "email").strip()[:320],
+            email=_text(data, "email").strip()[:EMAIL_MAX],
             password=_text(data, "password"),
-            remember=_text(data, "remember") in {"on", "true", "1"},
+            remember=_checked(data, "remember"),
             next=safe_redirect_target(_text(data, "next"), default="/settings"),
         )
 
@@ -104,11 +123,34 @@ class PasswordForm:
     ) -> PasswordForm:
         """Read and check against the password policy."""
         form = cls(password=_text(data, "password"))
-        problems = check_password_policy(
-            form.password, policy=policy, context_words=context_words(email, app_name)
-        )
-        if problems:
+        if problems := password_problems(form.password, policy=policy, email=email, app_name=app_name):
             form.errors["password"] = problems[0].message
+        return form
+
+
+@dataclass
+class PasswordChangeForm:
+    """Current password, new password, and whether to sign out other devices (on by default)."""
+
+    current: str = field(default="", repr=False)
+    new: str = field(default="", repr=False)
+    sign_out_others: bool = True
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(
+        cls, data: Mapping[str, Any], *, policy: SecurityPolicy, email: str, app_name: str
+    ) -> PasswordChangeForm:
+        """Read and check what can be checked without the database."""
+        form = cls(
+            current=_text(data, "current_password"),
+            new=_text(data, "new_password"),
+            sign_out_others=_checked(data, "sign_out_others"),
+        )
+        if not form.current:
+            form.errors["current_password"] = "Enter your current password."  # noqa: S105 (a message)
+        if problems := password_problems(form.new, policy=policy, email=email, app_name=app_name):
+            form.errors["new_password"] = problems[0].message
         return form
 
 
@@ -131,35 +173,6 @@ class ProfileForm:
 
 
 @dataclass
-class PasswordChangeForm:
-    """Current password, new password, and whether to sign out other devices (on by default)."""
-
-    current: str = field(default="", repr=False)
-    new: str = field(default="", repr=False)
-    sign_out_others: bool = True
-    errors: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def parse(
-        cls, data: Mapping[str, Any], *, policy: SecurityPolicy, email: str, app_name: str
-    ) -> PasswordChangeForm:
-        """Read and check what can be checked without the database."""
-        form = cls(
-            current=_text(data, "current_password"),
-            new=_text(data, "new_password"),
-            sign_out_others=_text(data, "sign_out_others") in {"on", "true", "1"},
-        )
-        if not form.current:
-            form.errors["current_password"] = "Enter your current password."  # noqa: S105 (a message)
-        problems = check_password_policy(
-            form.new, policy=policy, context_words=context_words(email, app_name)
-        )
-        if problems:
-            form.errors["new_password"] = problems[0].message
-        return form
-
-
-@dataclass
 class MagicLinkForm:
     """The address to send a sign-in link to."""
 
@@ -169,12 +182,8 @@ class MagicLinkForm:
     @classmethod
     def parse(cls, data: Mapping[str, Any]) -> MagicLinkForm:
         """Read and check the address's syntax (whether an account has it is never said)."""
-        typed = data.get("email", "")
-        form = cls(email=typed.strip()[:320] if isinstance(typed, str) else "")
-        try:
-            form.email = normalize_email(form.email)
-        except InvalidEmail as exc:
-            form.errors["email"] = str(exc) or "Enter a valid email address."
+        form = cls()
+        form.email, _ = _address(data, form.errors)
         return form
 
 
@@ -189,14 +198,8 @@ class NewAddressForm:
     @classmethod
     def parse(cls, data: Mapping[str, Any], *, current_canonical: str) -> NewAddressForm:
         """Read and validate; line breaks and other control characters are refused [94]."""
-        raw = data.get("email", "")
-        form = cls(email=raw.strip() if isinstance(raw, str) else "")
-        try:
-            form.email = normalize_email(form.email)
-            form.canonical = canonical_email(form.email)
-        except InvalidEmail as exc:
-            form.errors["email"] = str(exc) or "Enter a valid email address."
-            return form
-        if form.canonical == current_canonical:
+        form = cls()
+        form.email, form.canonical = _address(data, form.errors)
+        if form.canonical and form.canonical == current_canonical:
             form.errors["email"] = "That is already your address."
         return form

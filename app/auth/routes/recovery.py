@@ -9,9 +9,8 @@ from litestar.concurrency import sync_to_thread
 from litestar.params import FromQuery
 from litestar.response import Template
 
-from app.auth.core.passwords import check_password_policy
 from app.auth.email_tokens import Purpose, find_live_token
-from app.auth.forms import context_words
+from app.auth.forms import PasswordForm
 from app.auth.limits import limit_posts_per_ip
 from app.auth.models import User
 from app.auth.recovery import RESET_PATH, complete_reset, request_reset
@@ -91,23 +90,25 @@ class RecoveryController(Controller):
         user = await db_session.get(User, row.user_id) if row else None
         if user is None:
             return self._expired(request)
-        password = data.get("password", "")
-        words = context_words(user.email, security.settings.app_name)
-        problems = await sync_to_thread(
-            check_password_policy, password, policy=security.policy, context_words=words
+        form = await sync_to_thread(
+            PasswordForm.parse,
+            data,
+            policy=security.policy,
+            email=user.email,
+            app_name=security.settings.app_name,
         )
-        if problems:
+        if form.errors:
             return render(
                 request,
                 "auth/reset_password.html",
                 fragment="auth/_reset_password_form.html",
                 user=user,
-                error=problems[0].message,
+                error=form.errors["password"],
                 status=422,
                 headers=TOKEN_PAGE_HEADERS,
             )
         token = kept_link_token(request)
-        if await complete_reset(db_session, request, token, password) is None:
+        if await complete_reset(db_session, request, token, form.password) is None:
             return self._expired(request)
         flash(request, "Your password has been changed. Sign in with it now.", "success")
         response = see_other(request, "/login")

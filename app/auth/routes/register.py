@@ -9,10 +9,9 @@ from litestar.concurrency import sync_to_thread
 from litestar.params import FromQuery
 from litestar.response import Template
 
-from app.auth.core.passwords import check_password_policy
 from app.auth.core.sessions import SessionKind
 from app.auth.email_tokens import Purpose, browser_digest, find_live_token, spend_token
-from app.auth.forms import CodeForm, PasswordForm, RegistrationForm, context_words
+from app.auth.forms import CodeForm, PasswordForm, RegistrationForm, password_problems
 from app.auth.guards import requires_anonymous, requires_user
 from app.auth.limits import client_address, enforce, limit_posts_per_ip, limit_rules
 from app.auth.models import User
@@ -75,9 +74,11 @@ class RegistrationController(Controller):
         security: Security = request.app.state.security
         await enforce(request, limit_rules(request.app).password_checks, client_address(request))
         password = data.get("password", "")
-        words = context_words(data.get("email", ""), security.settings.app_name)
+        email, app_name = data.get("email", ""), security.settings.app_name
         problems = (
-            await sync_to_thread(check_password_policy, password, policy=security.policy, context_words=words)
+            await sync_to_thread(
+                password_problems, password, policy=security.policy, email=email, app_name=app_name
+            )
             if password
             else []
         )
