@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from litestar import Litestar, get
+from litestar.testing import AsyncTestClient
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.asgi import create_app
+from app.settings import Settings
 from tests.support.web import WebClient
 
 
@@ -68,3 +72,10 @@ async def test_json_clients_get_json_errors(web: WebClient) -> None:
     response = await web.get("/nowhere", headers={"accept": "application/json"})
     assert response.status_code == 404
     assert response.json() == {"status": 404, "error": "Page not found"}
+
+
+async def test_developer_pages_do_not_exist_in_production(settings: Settings, db: AsyncSession) -> None:
+    production = settings.model_copy(update={"app_env": "prod", "secure_cookies": False})
+    async with AsyncTestClient(app=create_app(production), base_url="http://testserver.local") as client:
+        for path in ("/dev/mailbox", "/dev/mailbox/messages.json", "/dev/mail-previews"):
+            assert (await client.get(path)).status_code == 404, path
