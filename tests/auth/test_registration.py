@@ -301,3 +301,12 @@ async def test_the_sixth_mail_to_one_address_in_an_hour_is_not_sent(
     await mailbox.wait_for("new@example.com", count=5)
     count = await db.scalar(select(func.count()).select_from(MailboxMessage))
     assert count == 5
+
+
+async def test_an_address_with_a_line_break_is_refused_and_nothing_is_mailed(
+    web: WebClient, db: AsyncSession
+) -> None:
+    response = await register(web, "victim@example.com\r\nBcc: attacker@evil.example", expect=422)
+    assert 'aria-invalid="true"' in response.text
+    assert await users(db) == 0
+    assert await db.scalar(select(func.count()).select_from(MailboxMessage)) == 0
