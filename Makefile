@@ -23,7 +23,7 @@ PLAYWRIGHT_CHROMIUM_EXECUTABLE ?= $(shell command -v chromium 2>/dev/null || com
 export PLAYWRIGHT_CHROMIUM_EXECUTABLE
 export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
 
-.PHONY: help dev test test-unit e2e lint fmt migrate migration worker serve lock browsers clean venv
+.PHONY: help dev test test-unit e2e lint audit fmt migrate migration worker serve lock browsers clean venv
 
 help: ## list the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -53,6 +53,9 @@ lint: $(STAMP) ## ruff (lint + format check) and mypy on app/
 	@$(BIN)/ruff check app tests e2e scripts migrations
 	@$(BIN)/ruff format --check app tests e2e scripts migrations
 	@$(BIN)/mypy
+
+audit: $(STAMP) ## check the locked dependencies for known vulnerabilities (pip-audit; needs the internet)
+	@$(BIN)/python scripts/audit_deps.py
 
 fmt: $(STAMP) ## format and auto-fix
 	@$(BIN)/ruff format app tests e2e scripts migrations
