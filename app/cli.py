@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 class GatehouseCLI(CLIPluginProtocol):
-    """Adds `worker`, `audit verify` and `core status` to the litestar command."""
+    """Adds `worker`, `audit verify`, `db-role grant` and `core status` to the litestar command."""
 
     def on_cli_init(self, cli: click.Group) -> None:
         """Register the commands."""
@@ -43,6 +43,27 @@ class GatehouseCLI(CLIPluginProtocol):
                 f"({report.checked} events intact before it)"
             )
             raise click.exceptions.Exit(1)
+
+        @cli.group(name="db-role", cls=LitestarGroup)
+        def db_role() -> None:
+            """The least-privilege database role the app connects as in production."""
+
+        @db_role.command(name="grant")
+        @click.argument("role")
+        @click.option("--print-only", is_flag=True, help="Print the SQL instead of running it.")
+        def grant(app: Litestar, role: str, print_only: bool) -> None:
+            """Grant ROLE what the app needs (run as the tables' owner, after migrating)."""
+            from app.db_roles import app_role_statements, grant_app_role
+
+            try:
+                statements = (
+                    app_role_statements(role)
+                    if print_only
+                    else asyncio.run(grant_app_role(app.state.settings.sqlalchemy_url, role))
+                )
+            except ValueError as exc:
+                raise click.ClickException(str(exc)) from exc
+            click.echo(";\n".join(statements) + ";")
 
         @cli.group(name="core", cls=LitestarGroup)
         def core() -> None:
