@@ -11,10 +11,25 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.asgi import create_app
 from app.auth.core.clock import FrozenClock
 from app.settings import Settings
+from tests.support.accounts import Accounts, sudo
 from tests.support.mail import Mailbox
 from tests.support.web import BASE_URL, WebClient
 
 PASSWORD = "a very particular passphrase 7"
+TOKEN = re.compile(r"token=([A-Za-z0-9_\-]+)")
+CODE = re.compile(r"\b(\d{3}) (\d{3})\b")
+
+
+def token_in(text: str) -> str:
+    found = TOKEN.search(text)
+    assert found is not None
+    return found.group(1)
+
+
+def code_in(text: str) -> str:
+    found = CODE.search(text)
+    assert found is not None
+    return found.group(1) + found.group(2)
 
 
 async def test_registration_confirmation_and_sign_in_leave_no_secret_in_the_logs(
@@ -42,6 +57,62 @@ async def test_registration_confirmation_and_sign_in_leave_no_secret_in_the_logs
     logged = capfd.readouterr().err
     assert '"event": "request"' in logged, "the journey was logged at all"
     for secret in (PASSWORD, token, code, session, remember, csrf, remember.split(".")[1]):
+        assert secret
+        assert secret not in logged, f"a secret reached the log: {secret[:6]}..."
+
+
+async def test_reset_magic_link_email_and_password_change_leave_no_secret_in_the_logs(
+    settings: Settings,
+    db: AsyncSession,
+    clock: FrozenClock,
+    mailbox: Mailbox,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    app = create_app(settings.model_copy(update={"log_level": "DEBUG", "log_json": True}), clock=clock)
+    accounts = Accounts(db=db, security=app.state.security)
+    await accounts.create("logs@example.com", PASSWORD)
+    secrets: list[str] = []
+    async with AsyncTestClient(app=app, base_url=BASE_URL) as client:
+        web = WebClient(client)
+        # Password reset by link.
+        await web.get("/forgot-password")
+        await web.submit("/forgot-password", {"email": "logs@example.com"})
+        [reset] = await mailbox.wait_for("logs@example.com")
+        reset_token, reset_password = token_in(reset.text_body), "the reset passphrase 12"
+        await web.get(f"/reset-password?token={reset_token}")
+        assert (await web.submit("/reset-password", {"password": reset_password})).status_code == 303
+        secrets += [reset_token, reset_password]
+        # Magic link: once by link, once by the code typed in the asking browser.
+        for way in ("link", "code"):
+            await web.get("/login/email")
+            await web.submit("/login/email", {"email": "logs@example.com"})
+            message = (await mailbox.wait_for("logs@example.com", count=len(secrets)))[-1]
+            link_token, code = token_in(message.text_body), code_in(message.text_body)
+            secrets += [link_token, code]
+            if way == "link":
+                await web.get(f"/login/email/link?token={link_token}")
+                assert (await web.submit("/login/email/link")).status_code == 303
+                assert (await web.submit("/logout")).status_code == 303
+            else:
+                assert (await web.submit("/login/email/code", {"code": code})).status_code == 303
+        # Email change (with sudo) and password change.
+        await sudo(web, "/settings/email", password=reset_password)
+        await web.get("/settings/email")
+        await web.submit("/settings/email", {"email": "moved@example.com"})
+        [change] = await mailbox.wait_for("moved@example.com")
+        change_token = token_in(change.text_body)
+        await web.get(f"/settings/email/confirm?token={change_token}")
+        assert (await web.submit("/settings/email/confirm")).status_code == 303
+        new_password = "the changed passphrase 34"
+        await web.get("/settings/password")
+        changed = await web.submit(
+            "/settings/password", {"current_password": reset_password, "new_password": new_password}
+        )
+        assert changed.status_code == 303, changed.text[:300]
+        secrets += [change_token, new_password, web.cookies["session"], web.csrf_token or ""]
+    logged = capfd.readouterr().err
+    assert logged.count('"event": "request"') >= 15, "the journeys were logged"
+    for secret in secrets:
         assert secret
         assert secret not in logged, f"a secret reached the log: {secret[:6]}..."
 
