@@ -326,3 +326,19 @@ def test_signing_in_without_javascript_shows_the_generic_error_then_succeeds(
 
     fill_sign_in(page, email, PASSWORD)
     expect_signed_in(page, email)
+
+
+@pytest.mark.parametrize(("path", "label"), [("/register", "Password"), ("/login", "Password")])
+def test_a_password_can_be_pasted_from_a_password_manager(
+    page: Page, context: BrowserContext, path: str, label: str
+) -> None:
+    """Requirement 8: nothing blocks paste into password fields (a real keyboard paste, not `fill`)."""
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    open_with_htmx(page, path)
+    page.evaluate("text => navigator.clipboard.writeText(text)", PASSWORD)
+    field = page.locator("main form").get_by_label(label, exact=True)
+    field.focus()
+    page.keyboard.press("ControlOrMeta+V")
+    expect(field).to_have_value(PASSWORD)
+    if path == "/register":  # the as-you-type policy check saw the pasted password too
+        expect(page.locator("#password-feedback")).to_have_text("Looks good.")
