@@ -77,16 +77,18 @@ async def test_reset_magic_link_email_and_password_change_leave_no_secret_in_the
         # Password reset by link.
         await web.get("/forgot-password")
         await web.submit("/forgot-password", {"email": "logs@example.com"})
-        [reset] = await mailbox.wait_for("logs@example.com")
+        [reset] = await mailbox.wait_for("logs@example.com", subject="Reset your Gatehouse password")
         reset_token, reset_password = token_in(reset.text_body), "the reset passphrase 12"
         await web.get(f"/reset-password?token={reset_token}")
         assert (await web.submit("/reset-password", {"password": reset_password})).status_code == 303
         secrets += [reset_token, reset_password]
         # Magic link: once by link, once by the code typed in the asking browser.
-        for way in ("link", "code"):
+        for count, way in enumerate(("link", "code"), start=1):
             await web.get("/login/email")
             await web.submit("/login/email", {"email": "logs@example.com"})
-            message = (await mailbox.wait_for("logs@example.com", count=len(secrets)))[-1]
+            message = (
+                await mailbox.wait_for("logs@example.com", count=count, subject="Sign in to Gatehouse")
+            )[-1]
             link_token, code = token_in(message.text_body), code_in(message.text_body)
             secrets += [link_token, code]
             if way == "link":
@@ -99,7 +101,7 @@ async def test_reset_magic_link_email_and_password_change_leave_no_secret_in_the
         await sudo(web, "/settings/email", password=reset_password)
         await web.get("/settings/email")
         await web.submit("/settings/email", {"email": "moved@example.com"})
-        [change] = await mailbox.wait_for("moved@example.com")
+        [change] = await mailbox.wait_for("moved@example.com", subject="Confirm your new Gatehouse address")
         change_token = token_in(change.text_body)
         await web.get(f"/settings/email/confirm?token={change_token}")
         assert (await web.submit("/settings/email/confirm")).status_code == 303

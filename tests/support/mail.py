@@ -33,11 +33,13 @@ class Mailbox:
         async with AsyncSession(self.engine) as session:
             return list((await session.scalars(query)).all())
 
-    async def wait_for(self, to: str, *, count: int = 1, timeout: float = 20.0) -> list[MailboxMessage]:
-        """Wait until `count` messages to `to` have arrived (the worker delivers asynchronously)."""
+    async def wait_for(
+        self, to: str, *, count: int = 1, subject: str | None = None, timeout: float = 20.0
+    ) -> list[MailboxMessage]:
+        """Wait until `count` messages to `to` (with `subject`, if given) have arrived (delivery is asynchronous)."""
         deadline = time.monotonic() + timeout
         while True:
-            found = await self.messages(to)
+            found = [m for m in await self.messages(to) if subject is None or m.subject == subject]
             if len(found) >= count or time.monotonic() > deadline:
                 assert len(found) >= count, f"expected {count} message(s) to {to}, got {len(found)}"
                 return found
