@@ -8,12 +8,12 @@ from http.cookies import SimpleCookie
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.asgi import create_app
 from app.auth.core.clock import FrozenClock
-from app.auth.models import AuthSession, RememberToken
+from app.auth.models import AuthSession, RememberToken, User
 from app.settings import Settings
 from tests.support.accounts import DEFAULT_PASSWORD, Accounts
 from tests.support.accounts import sudo as reauthenticate
@@ -494,3 +494,29 @@ async def test_a_session_begun_by_a_mailed_link_does_not_count_for_sudo(
     await web.get("/settings/sessions")
     response = await web.submit("/settings/sessions/revoke-others")
     assert response.headers["location"].startswith("/sudo?next=")
+
+
+async def test_deactivating_an_account_ends_its_live_sessions_and_remembered_browsers(
+    accounts: Accounts, web: WebClient, db: AsyncSession
+) -> None:
+    user = await accounts.create()
+    await accounts.login(web, remember="on")
+    laptop = web.other_browser()
+    await accounts.login(laptop)
+    assert await signed_in(web)
+    assert await signed_in(laptop)
+
+    await db.execute(update(User).where(User.id == user.id).values(is_active=False))
+    await db.commit()
+
+    # The very next request of each browser is signed out: the session and the remember cookie
+    # are refused and deleted, not just ignored.
+    assert not await signed_in(web)
+    assert not await signed_in(laptop)
+    assert await sessions_in_db(db) == 0
+    assert await db.scalar(select(func.count()).select_from(RememberToken)) == 0
+
+    # Switching the account back on does not revive the old cookies.
+    await db.execute(update(User).where(User.id == user.id).values(is_active=True))
+    await db.commit()
+    assert not await signed_in(web)
