@@ -65,6 +65,7 @@ _CEILINGS: dict[str, int | timedelta] = {
     "ip_auth_posts_per_minute": 1_000,
     "emails_per_address_per_hour": 50,
     "emails_per_ip_per_hour": 500,
+    "address_form_min_duration": timedelta(seconds=3),
 }
 """Upper bounds: past these a number no longer protects anything (or breaks a requirement)."""
 
@@ -98,6 +99,9 @@ class SecurityPolicy:
     """Mails one address may be sent per hour by the email-sending endpoints [13]."""
     emails_per_ip_per_hour: int = 20
     """Mail-sending requests one client address may make per hour [13]."""
+    address_form_min_duration: timedelta = timedelta(milliseconds=400)
+    """Least time the forms that take an address and may mail it (registration, password reset,
+    sign-in link, email change) take to answer, so a known address does not answer slower [30][35]."""
 
     # --- sessions [17]-[25]
     session_token_bytes: int = 32
@@ -202,7 +206,12 @@ class SecurityPolicy:
             if name not in known or name == "argon2":
                 raise PolicyError(f"unknown or non-numeric policy setting {name!r}")
             current = getattr(self, name)
-            changes[name] = timedelta(seconds=value) if isinstance(current, timedelta) else int(value)
+            if isinstance(current, timedelta):
+                changes[name] = timedelta(seconds=value)
+            elif float(value).is_integer():
+                changes[name] = int(value)
+            else:
+                raise PolicyError(f"{name} must be a whole number")
         return replace(self, **changes)  # __post_init__ re-checks every floor
 
     def for_production(self) -> SecurityPolicy:
@@ -236,6 +245,8 @@ def describe(policy: SecurityPolicy = DEFAULT_POLICY) -> list[tuple[str, str, st
 
 def _format(value: object) -> str:
     if isinstance(value, timedelta):
+        if value.total_seconds() % 1:
+            return f"{round(value.total_seconds() * 1000)} ms"
         seconds = int(value.total_seconds())
         for unit, size in (("day", 86_400), ("h", 3_600), ("min", 60)):
             if seconds >= size and seconds % size == 0:

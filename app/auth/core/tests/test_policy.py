@@ -65,6 +65,7 @@ def test_describe_lists_every_number_with_an_explanation() -> None:
     values = {name: value for name, value, _ in rows}
     assert values["session_idle_timeout"] == "30 min"
     assert values["argon2"] == "argon2id t=3, m=64 MiB, p=4"
+    assert values["address_form_min_duration"] == "400 ms"
 
 
 def test_overrides_take_seconds_for_durations_and_keep_the_floors() -> None:
@@ -75,6 +76,14 @@ def test_overrides_take_seconds_for_durations_and_keep_the_floors() -> None:
         DEFAULT_POLICY.with_overrides({"password_min_length": 6})
     with pytest.raises(PolicyError, match="unknown"):
         DEFAULT_POLICY.with_overrides({"no_such_number": 1})
+
+
+def test_durations_may_be_fractions_of_a_second_but_counts_must_be_whole() -> None:
+    policy = DEFAULT_POLICY.with_overrides({"address_form_min_duration": 0.25, "code_max_attempts": 4.0})
+    assert policy.address_form_min_duration == timedelta(milliseconds=250)
+    assert policy.code_max_attempts == 4
+    with pytest.raises(PolicyError, match="whole number"):
+        DEFAULT_POLICY.with_overrides({"code_max_attempts": 4.5})
 
 
 @pytest.mark.parametrize(
@@ -89,6 +98,8 @@ def test_overrides_take_seconds_for_durations_and_keep_the_floors() -> None:
         {"confirmation_link_ttl": 3 * 86_400},
         {"session_absolute_timeout": 2 * 86_400},
         {"emails_per_address_per_hour": 1_000},
+        {"address_form_min_duration": 0},
+        {"address_form_min_duration": 10},
     ],
 )
 def test_overrides_outside_the_bounds_are_refused(override: dict[str, int]) -> None:
