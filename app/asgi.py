@@ -33,6 +33,7 @@ from app.logging import RequestLoggingMiddleware, configure_logging
 from app.mail.routes import MailboxController, MailPreviewController
 from app.settings import Settings
 from app.web.errors import http_error_handler, unexpected_error_handler
+from app.web.pacing import hold_paced_answer
 from app.web.routes import SiteController
 from app.web.security import CrossSiteRequestMiddleware, SecurityHeadersMiddleware, origin_of
 from app.web.templating import STATIC, build_template_config
@@ -115,6 +116,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         openapi_config=None,
         debug=False,
     )
+    # After the database plugin's commit hook, so a paced answer waits for its commit and its mail.
+    app.before_send.append(hold_paced_answer)
     # Wrapped around the whole app (not per route) so 404s and other router errors get them too.
     app.asgi_handler = SecurityHeadersMiddleware(RequestLoggingMiddleware(app.asgi_handler), settings)
     return app

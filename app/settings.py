@@ -106,9 +106,10 @@ class Settings(BaseSettings):
     allowed_hosts: list[str] = Field(default_factory=list)
     """Host headers the app answers to (JSON list). Default: the host of BASE_URL plus localhost in dev/test."""
 
-    security_policy: dict[str, int] = Field(default_factory=dict)
+    security_policy: dict[str, int | float] = Field(default_factory=dict)
     """JSON object overriding security numbers of `app/auth/core/policy.py`, durations in seconds
-    (e.g. `{"session_idle_timeout": 900}`); values outside the policy's bounds stop the app at startup."""
+    (e.g. `{"session_idle_timeout": 900, "address_form_min_duration": 0.5}`); values outside the
+    policy's bounds stop the app at startup."""
 
     magic_link_enabled: bool = True
     """Offer sign-in by emailed link and code; off hides the option and the routes answer 404."""

@@ -33,6 +33,7 @@ from app.auth.security import Security
 from app.db import DBSession
 from app.web.flash import flash
 from app.web.htmx import render, see_other
+from app.web.pacing import paced
 
 
 class EmailChangeController(Controller):
@@ -46,7 +47,7 @@ class EmailChangeController(Controller):
         """The current address, any change waiting for confirmation, and the form for a new one."""
         return await self._page(request, db_session, NewAddressForm())
 
-    @post("/", name="settings_email_submit", guards=[requires_sudo, limit_posts_per_ip])
+    @post("/", name="settings_email_submit", guards=[paced, requires_sudo, limit_posts_per_ip])
     async def submit(
         self, request: Request[Any, Any, Any], db_session: DBSession, data: FormData
     ) -> Response[Any]:

@@ -43,6 +43,7 @@ from app.auth.signin import second_factor_for
 from app.db import DBSession
 from app.settings import Settings
 from app.web.htmx import render, see_other
+from app.web.pacing import paced
 
 
 def requires_magic_link_enabled(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -63,7 +64,7 @@ class MagicLinkController(Controller):
         """The "email me a sign-in link" form."""
         return render(request, "auth/magic_request.html", form=MagicLinkForm(), headers=NO_STORE)
 
-    @post(REQUEST_PATH, name="magic_link_submit", guards=[requires_anonymous, limit_posts_per_ip])
+    @post(REQUEST_PATH, name="magic_link_submit", guards=[paced, requires_anonymous, limit_posts_per_ip])
     async def submit(
         self, request: Request[Any, Any, Any], db_session: DBSession, data: FormData
     ) -> Response[Any]:

@@ -26,6 +26,7 @@ from app.auth.security import Security
 from app.db import DBSession
 from app.web.flash import flash
 from app.web.htmx import render, see_other
+from app.web.pacing import paced
 
 
 class RecoveryController(Controller):
@@ -38,7 +39,7 @@ class RecoveryController(Controller):
         """Ask for a reset link."""
         return render(request, "auth/forgot_password.html", email="", error=None, headers=NO_STORE)
 
-    @post("/forgot-password", name="forgot_password_submit", guards=[limit_posts_per_ip])
+    @post("/forgot-password", name="forgot_password_submit", guards=[paced, limit_posts_per_ip])
     async def submit(
         self, request: Request[Any, Any, Any], db_session: DBSession, data: FormData
     ) -> Response[Any]:

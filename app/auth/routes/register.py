@@ -36,6 +36,7 @@ from app.auth.security import Security
 from app.db import DBSession
 from app.web.flash import flash
 from app.web.htmx import render, see_other
+from app.web.pacing import paced
 
 
 class RegistrationController(Controller):
@@ -48,7 +49,7 @@ class RegistrationController(Controller):
         """The registration form."""
         return render(request, "auth/register.html", form=RegistrationForm(), headers=NO_STORE)
 
-    @post("/register", name="register_submit", guards=[requires_anonymous, limit_posts_per_ip])
+    @post("/register", name="register_submit", guards=[paced, requires_anonymous, limit_posts_per_ip])
     async def submit(
         self, request: Request[Any, Any, Any], db_session: DBSession, data: FormData
     ) -> Response[Any]:
