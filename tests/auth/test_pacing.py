@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.asgi import create_app
 from app.auth.core.clock import FrozenClock
 from app.settings import Settings
+from app.web.pacing import hold_paced_answer
 from tests.support.accounts import DEFAULT_PASSWORD, Accounts
 from tests.support.web import BASE_URL, WebClient
 
@@ -102,3 +103,10 @@ async def test_other_forms_are_not_held(paced_app: Litestar, db: AsyncSession) -
         response = await web.submit("/login", {"email": "ada@example.com", "password": DEFAULT_PASSWORD})
         assert response.status_code == 303
         assert time.perf_counter() - started < FLOOR
+
+
+def test_the_hold_comes_after_the_commit_and_the_mail(paced_app: Litestar) -> None:
+    """Holding before the commit would leave the commit's and the queue's time visible."""
+    hooks = paced_app.before_send
+    commit = paced_app.state.db_config.before_send_handler
+    assert hooks.index(hold_paced_answer) > hooks.index(commit)
