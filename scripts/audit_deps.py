@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "requirements" / "dev.txt"
@@ -32,9 +33,9 @@ CANARY = "jinja2==2.10"
 UNREACHABLE = 3
 
 
-def canary_flagged(report: dict[str, object]) -> bool:
+def canary_flagged(report: dict[str, Any]) -> bool:
     """True when a pip-audit JSON report lists at least one advisory for the canary pin."""
-    for dependency in report.get("dependencies", []):  # type: ignore[attr-defined]
+    for dependency in report.get("dependencies", []):
         if dependency.get("name") == CANARY.split("==")[0] and dependency.get("vulns"):
             return True
     return False

@@ -51,7 +51,7 @@ def ensure_database(admin_url: str, name: str, *, recreate: bool = False) -> Non
     import psycopg
     from psycopg import sql
 
-    with psycopg.connect(_plain(admin_url), autocommit=True) as conn:
+    with psycopg.connect(plain_url(admin_url), autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if exists and recreate:
             conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
@@ -60,7 +60,7 @@ def ensure_database(admin_url: str, name: str, *, recreate: bool = False) -> Non
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
-def _plain(url: str) -> str:
+def plain_url(url: str) -> str:
     """Strip a SQLAlchemy driver suffix (`postgresql+asyncpg://`) so psycopg accepts the URL."""
     scheme, rest = url.split("://", 1)
     return "postgresql://" + rest if scheme.startswith(("postgresql", "postgres")) else url
