@@ -23,7 +23,8 @@ PLAYWRIGHT_CHROMIUM_EXECUTABLE ?= $(shell command -v chromium 2>/dev/null || com
 export PLAYWRIGHT_CHROMIUM_EXECUTABLE
 export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
 
-.PHONY: help dev test test-unit e2e lint audit fmt migrate migration worker serve lock browsers clean venv
+.PHONY: help dev test test-unit e2e lint audit fmt migrate migration worker serve lock browsers clean venv \
+	core-manifest core-status core-release
 
 help: ## list the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -62,11 +63,11 @@ fmt: $(STAMP) ## format and auto-fix
 	@$(BIN)/ruff check --fix app tests e2e scripts migrations
 
 migrate: $(STAMP) ## apply migrations to DATABASE_URL (or the embedded database)
-	@$(WITH_DB) $(BIN)/alembic upgrade head
+	@$(WITH_DB) $(BIN)/alembic upgrade heads
 
 migration: $(STAMP) ## create a migration from model changes: make migration m="add widgets"
 	@test -n "$(m)" || (echo 'usage: make migration m="what changed"' && exit 2)
-	@$(WITH_DB) $(BIN)/alembic upgrade head
+	@$(WITH_DB) $(BIN)/alembic upgrade heads
 	@$(WITH_DB) $(BIN)/alembic revision --autogenerate -m "$(m)"
 
 worker: $(STAMP) ## run a standalone background job worker
@@ -88,6 +89,10 @@ core-manifest: $(STAMP) ## regenerate app/auth/core/MANIFEST.json (after changin
 
 core-status: $(STAMP) ## compare app/auth/core with its manifest: clean, or the locally edited files
 	@$(BIN)/python -m app.auth.core.manifest --check
+
+core-release: $(STAMP) ## commit a security core release: make core-release v=0.2.0 (needs its CHANGELOG.md entry)
+	@test -n "$(v)" || (echo 'usage: make core-release v=X.Y.Z' && exit 2)
+	@$(BIN)/python -m app.auth.core.releases release $(v)
 
 clean: ## stop nothing, delete caches (keeps .venv and .dev)
 	@rm -rf .pytest_cache .mypy_cache .ruff_cache test-results

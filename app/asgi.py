@@ -19,10 +19,11 @@ from litestar.static_files import create_static_files_router
 
 from app.auth.core.clock import Clock
 from app.auth.core.crypto import derive_key
+from app.auth.core.limits import start_limits, stop_limits
+from app.auth.core.middleware import AuthenticationMiddleware
+from app.auth.core.pacing import hold_paced_answer
 from app.auth.devices import warm_up as warm_up_device_labels
 from app.auth.guards import EXCEPTION_HANDLERS as AUTH_EXCEPTION_HANDLERS
-from app.auth.limits import start_limits, stop_limits
-from app.auth.middleware import AuthenticationMiddleware
 from app.auth.routes import CONTROLLERS as AUTH_CONTROLLERS
 from app.auth.security import build_security
 from app.cli import GatehouseCLI
@@ -33,7 +34,6 @@ from app.logging import RequestLoggingMiddleware, configure_logging
 from app.mail.routes import MailboxController, MailPreviewController
 from app.settings import Settings
 from app.web.errors import http_error_handler, unexpected_error_handler
-from app.web.pacing import hold_paced_answer
 from app.web.routes import SiteController
 from app.web.security import CrossSiteRequestMiddleware, SecurityHeadersMiddleware, origin_of
 from app.web.templating import STATIC, build_template_config

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 class GatehouseCLI(CLIPluginProtocol):
-    """Adds `worker`, `audit verify`, `db-role grant` and `core status` to the litestar command."""
+    """Adds `worker`, `audit verify`, `db-role grant` and `core status|pending|apply` to the litestar command."""
 
     def on_cli_init(self, cli: click.Group) -> None:
         """Register the commands."""
@@ -79,11 +79,50 @@ class GatehouseCLI(CLIPluginProtocol):
             if not clean:
                 raise click.exceptions.Exit(1)
 
+        @core.command(name="pending")
+        @click.option("--security", is_flag=True, help="Only releases with a Security section.")
+        @click.option("--remote", default="upstream", show_default=True, help="The upstream remote.")
+        @click.option(
+            "--branch", default=None, help="The upstream branch (default: the remote's HEAD, or main)."
+        )
+        def pending(security: bool, remote: str, branch: str | None) -> None:
+            """List upstream core releases not taken yet, oldest first; exit status 1 when there are some."""
+            from app.auth.core.releases import REPO_ROOT, run_pending
+
+            code = run_pending(REPO_ROOT, remote=remote, branch=branch, security_only=security)
+            raise click.exceptions.Exit(code)
+
+        @core.command(name="apply")
+        @click.argument("version", required=False)
+        @click.option("--all", "apply_all", is_flag=True, help="Apply every pending release.")
+        @click.option("--remote", default="upstream", show_default=True, help="The upstream remote.")
+        @click.option(
+            "--branch", default=None, help="The upstream branch (default: the remote's HEAD, or main)."
+        )
+        @click.option("--no-tests", is_flag=True, help="Skip the core's tests afterwards.")
+        def apply(
+            version: str | None, apply_all: bool, remote: str, branch: str | None, no_tests: bool
+        ) -> None:
+            """Cherry-pick pending core releases up to VERSION (or --all), then check the manifest and tests."""
+            from app.auth.core.releases import REPO_ROOT, run_apply
+
+            if bool(version) == apply_all:
+                raise click.UsageError("give a VERSION or --all (not both)")
+            code = run_apply(
+                REPO_ROOT,
+                version,
+                remote=remote,
+                branch=branch,
+                run_tests=not no_tests,
+                command="litestar core",
+            )
+            raise click.exceptions.Exit(code)
+
 
 async def _verify_audit_log(database_url: str) -> ChainReport:
     from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
-    from app.audit.service import verify_audit_chain
+    from app.auth.core.audit_log import verify_audit_chain
 
     engine = create_async_engine(database_url, pool_size=1)
     try:

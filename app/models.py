@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.audit.models import AuditEvent
+from app.auth.core.models import AuditEvent
 from app.auth.models import AuthSession, EmailToken, LoginThrottle, RateLimitCounter, RememberToken, User
 from app.db import metadata
 from app.mail.models import MailboxMessage

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from saq import CronJob, Worker
 
-from app.auth.maintenance import purge_expired
+from app.auth.core.maintenance import purge_expired
 from app.jobs import Jobs, build_queue, task_options
 from app.mail.tasks import send_email, worker_shutdown, worker_startup
 

@@ -39,7 +39,7 @@ def main() -> int:
     embedded = not configured.get("DATABASE_URL")
     env["DATABASE_URL"] = resolve_database_url("gatehouse") if embedded else str(configured["DATABASE_URL"])
 
-    subprocess.run([str(BIN / "alembic"), "upgrade", "head"], env=env, cwd=ROOT, check=True)
+    subprocess.run([str(BIN / "alembic"), "upgrade", "heads"], env=env, cwd=ROOT, check=True)
 
     base_url = env["BASE_URL"]
     print(

@@ -36,7 +36,7 @@ async def test_upgrade_downgrade_upgrade_round_trip() -> None:
     migrate(url, "base", downgrade=True)
     assert await table_names(settings) == set()
 
-    migrate(url, "head")
+    migrate(url, "heads")
     assert await table_names(settings) == expected
 
 

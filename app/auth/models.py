@@ -1,124 +1,40 @@
-"""Accounts and everything that proves who someone is: sessions, remember-me, mailed tokens, throttles.
+"""The host's account model: the core's security columns plus the columns this product adds.
 
-Secrets are never stored: session tokens, remember-me validators and mailed tokens are kept as
-SHA-256 digests, codes as keyed digests, passwords as argon2id hashes.
+The core owns the security columns (`UserSecurityColumns`) and every table that proves who
+someone is (sessions, remember-me, mailed tokens, throttles, audit: `app.auth.core.models`). Add
+your own columns here, each with a default, and a migration for them in `migrations/`.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from uuid import UUID
-
-from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String
+from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.auth.core.models import (
+    EMAIL_MAX,
+    AuditEvent,
+    AuthSession,
+    EmailToken,
+    LoginThrottle,
+    RateLimitCounter,
+    RememberToken,
+    UserSecurityColumns,
+)
 from app.db import Base
 
-EMAIL_MAX = 320
+__all__ = (
+    "EMAIL_MAX",
+    "AuditEvent",
+    "AuthSession",
+    "EmailToken",
+    "LoginThrottle",
+    "RateLimitCounter",
+    "RememberToken",
+    "User",
+)
 
 
-class User(Base):
+class User(UserSecurityColumns, Base):
     """An account. Usable only once `confirmed_at` is set and while `is_active`."""
 
-    __tablename__ = "users"
-
-    email: Mapped[str] = mapped_column(String(EMAIL_MAX))
-    """The address as the user typed it (shown back to them, used to send mail)."""
-    email_canonical: Mapped[str] = mapped_column(String(EMAIL_MAX), unique=True)
-    """The comparison form (see `app.auth.core.identity`); uniqueness is enforced on it."""
     display_name: Mapped[str] = mapped_column(String(100), default="")
-    password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
-    """argon2id (or a legacy bcrypt hash awaiting upgrade). NULL until the address is confirmed."""
-    confirmed_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
-    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
-    password_changed_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
-    last_login_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
-
-
-class AuthSession(Base):
-    """A signed-in browser. The cookie holds a random token; this row holds its SHA-256."""
-
-    __tablename__ = "auth_sessions"
-    __table_args__ = (Index("ix_auth_sessions_user_id_created_at", "user_id", "created_at"),)
-
-    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
-    user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(20))
-    """How it started: `password`, `remembered`, `magic_link`, ... (later `impersonation`)."""
-    last_seen_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
-    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
-    """The absolute end; the idle end is `last_seen_at` + the idle timeout."""
-    authenticated_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
-    """Last time credentials were presented in this session (sign-in or sudo). NULL when remembered."""
-    ip_address: Mapped[str] = mapped_column(String(45), default="")
-    user_agent: Mapped[str] = mapped_column(String(512), default="")
-    device_label: Mapped[str] = mapped_column(String(120), default="")
-    remember_token_id: Mapped[UUID | None] = mapped_column(
-        ForeignKey("remember_tokens.id", ondelete="SET NULL"), default=None
-    )
-    """The remember-me token of this browser, if any: signing the session out forgets it too."""
-
-
-class RememberToken(Base):
-    """A "remember me" credential: selector (looked up) + validator (SHA-256 stored), rotated on use."""
-
-    __tablename__ = "remember_tokens"
-
-    selector: Mapped[str] = mapped_column(String(32), unique=True)
-    validator_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
-    previous_validator_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), default=None)
-    rotated_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
-    user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
-    device_label: Mapped[str] = mapped_column(String(120), default="")
-
-
-class EmailToken(Base):
-    """A single-use token sent by mail: confirm an address, reset a password, sign in, change email.
-
-    The link carries the token (only its SHA-256 is here); the same mail may carry a short code for
-    typing, stored as a keyed digest with its own expiry and attempt counter.
-    """
-
-    __tablename__ = "email_tokens"
-    __table_args__ = (Index("ix_email_tokens_user_id_purpose", "user_id", "purpose"),)
-
-    purpose: Mapped[str] = mapped_column(String(20))
-    """`confirm_email`, `reset_password`, `magic_link` or `change_email`."""
-    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
-    user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    email: Mapped[str] = mapped_column(String(EMAIL_MAX))
-    """The address the token was sent to (the new address for `change_email`); it must still match."""
-    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
-    used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
-    code_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), default=None)
-    code_expires_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
-    code_attempts: Mapped[int] = mapped_column(Integer, default=0)
-    browser_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), default=None)
-    """SHA-256 of a random value kept in the requesting browser's cookie: codes only work there."""
-    pending_password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
-    """For `confirm_email`: the password chosen at registration, applied only when this token is used."""
-
-
-class LoginThrottle(Base):
-    """Consecutive sign-in failures for one email address, whether or not an account has it [11][12]."""
-
-    __tablename__ = "login_throttles"
-
-    key_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
-    """Keyed digest of the canonical email, so unknown addresses are throttled alike without being stored."""
-    failures: Mapped[int] = mapped_column(Integer, default=0)
-    last_failure_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
-    locked_until: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
-    requires_reset: Mapped[bool] = mapped_column(Boolean, default=False)
-
-
-class RateLimitCounter(Base):
-    """One fixed-window counter (rule + subject + window); shared by every app process [13]."""
-
-    __tablename__ = "rate_limit_counters"
-
-    key: Mapped[str] = mapped_column(String(255), unique=True)
-    count: Mapped[int] = mapped_column(Integer, default=0)
-    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), index=True)

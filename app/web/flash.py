@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from app.web.cookies import cookie_name, expire_cookie, set_cookie
+from app.auth.core.cookies import cookie_name, expire_cookie, set_cookie
 
 if TYPE_CHECKING:
     from litestar import Request, Response

@@ -9,8 +9,8 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Template
 
+from app.auth.core.cookies import cookie_name, set_cookie
 from app.auth.core.redirects import safe_redirect_target
-from app.web.cookies import cookie_name, set_cookie
 from app.web.flash import flash
 from app.web.forms import DemoForm
 from app.web.htmx import is_htmx, render, see_other

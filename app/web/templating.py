@@ -14,9 +14,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
+from app.auth.core.cookies import cookie_name
 from app.auth.core.policy import SecurityPolicy
 from app.formatting import human_duration
-from app.web.cookies import cookie_name
 from app.web.flash import consume_flashes
 
 if TYPE_CHECKING:

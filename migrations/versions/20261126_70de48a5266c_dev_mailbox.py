@@ -1,4 +1,7 @@
-"""dev mailbox
+"""host: dev mailbox
+
+The first revision of the host's branch (`host`). It depends on the security core's branch, whose
+migrations live in app/auth/core/migrations: `alembic upgrade heads` runs both.
 
 Revision ID: 70de48a5266c
 Revises:
@@ -13,8 +16,8 @@ from alembic import op
 
 revision: str = "70de48a5266c"
 down_revision: str | None = None
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+branch_labels: str | Sequence[str] | None = ("host",)
+depends_on: str | Sequence[str] | None = "b280c8bd1bd8"
 
 
 def upgrade() -> None:

@@ -15,8 +15,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from app.asgi import create_app
-from app.audit.models import AuditEvent
 from app.auth.core.clock import FrozenClock
+from app.auth.core.models import AuditEvent
 from app.db_roles import app_role_statements, grant_app_role
 from scripts.embedded_pg import plain_url, with_database
 from tests.support.accounts import Accounts

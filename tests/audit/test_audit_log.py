@@ -17,10 +17,11 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.audit.models import AuditEvent
-from app.audit.service import from_request, record_event, verify_audit_chain
 from app.auth.core.audit import AuditError, AuditRecord, chain_hash
+from app.auth.core.audit_log import from_request, record_event, verify_audit_chain
 from app.auth.core.clock import FrozenClock
+from app.auth.core.models import AuditEvent
+from app.auth.security import build_security
 from app.settings import Settings
 from tests.support.database import TEST_SECRET, make_settings
 
@@ -192,9 +193,8 @@ async def test_writing_outside_read_committed_is_refused(db: AsyncSession, engin
 
 
 def test_a_record_from_a_request_carries_the_client_address_user_agent_and_time(settings: Settings) -> None:
-    app = Litestar(
-        state=State({"settings": make_settings(settings.database_url, trusted_proxies=["10.0.0.10"])})
-    )
+    security = build_security(make_settings(settings.database_url, trusted_proxies=["10.0.0.10"]))
+    app = Litestar(state=State({"security": security}))
     request = RequestFactory(app=app, server="10.0.0.10").get(
         headers={"x-forwarded-for": "1.2.3.4, 198.51.100.7", "user-agent": "U" * 600}
     )

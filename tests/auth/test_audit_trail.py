@@ -7,9 +7,9 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.models import AuditEvent
-from app.audit.service import verify_audit_chain
+from app.auth.core.audit_log import verify_audit_chain
 from app.auth.core.clock import FrozenClock
+from app.auth.core.models import AuditEvent
 from tests.support.accounts import DEFAULT_PASSWORD, Accounts
 from tests.support.web import WebClient
 

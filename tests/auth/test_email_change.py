@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.models import AuditEvent
-from app.auth import email_change
+from app.auth.core import email_change
 from app.auth.core.clock import FrozenClock
+from app.auth.core.models import AuditEvent
 from app.auth.models import AuthSession, EmailToken, RememberToken, User
 from app.mail.models import MailboxMessage
 from tests.support.accounts import DEFAULT_PASSWORD, Accounts

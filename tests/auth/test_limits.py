@@ -20,8 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engin
 
 from app.asgi import create_app
 from app.auth.core.clock import FrozenClock
-from app.auth.core.ratelimit import LimiterUnavailable, RateLimiter, RateLimitExceeded, Rule
-from app.auth.limits import (
+from app.auth.core.limits import (
     AUTH_POST_PER_IP,
     EMAILS_PER_ADDRESS,
     PostgresCounterStore,
@@ -34,6 +33,7 @@ from app.auth.limits import (
     start_limits,
     stop_limits,
 )
+from app.auth.core.ratelimit import LimiterUnavailable, RateLimiter, RateLimitExceeded, Rule
 from app.auth.models import LoginThrottle, RateLimitCounter
 from app.db import DBSession
 from app.settings import Settings

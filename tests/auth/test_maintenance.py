@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.auth.core.clock import FrozenClock
-from app.auth.maintenance import purge_expired_rows
+from app.auth.core.maintenance import purge_expired_rows
 from app.auth.models import AuthSession, LoginThrottle, RememberToken
 from app.jobs import task_options
 from app.worker import TASKS

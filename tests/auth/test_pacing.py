@@ -1,6 +1,6 @@
 """Requirements 30 and 35: a known address answers no slower than an unknown one.
 
-The address forms are paced (`app/web/pacing.py`): each answer leaves no sooner than the policy's
+The address forms are paced (`app/auth/core/pacing.py`): each answer leaves no sooner than the policy's
 `address_form_min_duration` after the request reached its route, commit and job queueing included.
 The tests use 300 ms so they stay quick; the default is 400 ms.
 """
@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.asgi import create_app
 from app.auth.core.clock import FrozenClock
+from app.auth.core.pacing import hold_paced_answer
 from app.settings import Settings
-from app.web.pacing import hold_paced_answer
 from tests.support.accounts import DEFAULT_PASSWORD, Accounts
 from tests.support.web import BASE_URL, WebClient
 

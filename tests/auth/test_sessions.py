@@ -411,7 +411,7 @@ async def test_sudo_restarts_the_absolute_timeout_too(
 async def test_a_stolen_remember_cookie_ends_the_sessions_it_restored(
     accounts: Accounts, web: WebClient, clock: FrozenClock, db: AsyncSession
 ) -> None:
-    from app.audit.models import AuditEvent
+    from app.auth.core.models import AuditEvent
 
     await accounts.create()
     await accounts.login(web, remember="on")
@@ -466,7 +466,7 @@ async def test_signing_out_one_remembered_browser_forgets_it(
 async def test_sign_out_everywhere_else_reaches_remembered_browsers_whose_session_ended(
     accounts: Accounts, web: WebClient, clock: FrozenClock, engine: object
 ) -> None:
-    from app.auth.maintenance import purge_expired_rows
+    from app.auth.core.maintenance import purge_expired_rows
 
     await accounts.create()
     laptop = web.other_browser()

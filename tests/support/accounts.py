@@ -10,8 +10,8 @@ from litestar import Litestar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.core.identity import canonical_email
+from app.auth.core.toolkit import Security
 from app.auth.models import User
-from app.auth.security import Security
 from tests.support.web import WebClient
 
 DEFAULT_PASSWORD = "correct horse battery staple"

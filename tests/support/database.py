@@ -69,7 +69,7 @@ def fresh_database(suffix: str = "test") -> str:
     name = scratch_database_name(server, suffix)
     ensure_database(with_database(server, "postgres"), name, recreate=True)
     url = with_database(server, name)
-    migrate(url, "head")
+    migrate(url, "heads")
     return url
 
 

@@ -8,19 +8,20 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromQuery
 from litestar.response import Template
 
-from app.auth.email_change import (
-    CONFIRM_PATH,
+from app.auth.core.email_change import (
     cancel_change,
     confirm_change,
     find_change,
     pending_change,
     request_change,
 )
+from app.auth.core.guards import requires_sudo, requires_user
+from app.auth.core.limits import limit_posts_per_ip
+from app.auth.core.pacing import paced
+from app.auth.core.remember_store import clear_remember_cookie
+from app.auth.core.toolkit import Security
 from app.auth.forms import NewAddressForm
-from app.auth.guards import requires_sudo, requires_user
-from app.auth.limits import limit_posts_per_ip
 from app.auth.models import User
-from app.auth.remember import clear_remember_cookie
 from app.auth.routes.common import (
     NO_STORE,
     TOKEN_PAGE_HEADERS,
@@ -29,11 +30,11 @@ from app.auth.routes.common import (
     kept_link_token,
     land_from_mail,
 )
-from app.auth.security import Security
 from app.db import DBSession
 from app.web.flash import flash
 from app.web.htmx import render, see_other
-from app.web.pacing import paced
+
+CONFIRM_PATH = "/settings/email/confirm"  # keep AccountAdapter.PAGES["confirm_email_change"] in step
 
 
 class EmailChangeController(Controller):
@@ -58,7 +59,7 @@ class EmailChangeController(Controller):
             return await self._page(
                 request, db_session, form, fragment="settings/_email_form.html", status=422
             )
-        await request_change(db_session, request, user, form)
+        await request_change(db_session, request, user, form.email)
         flash(
             request,
             f"We sent a confirmation link to {form.email}. Your address changes when you open it.",

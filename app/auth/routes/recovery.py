@@ -9,11 +9,13 @@ from litestar.concurrency import sync_to_thread
 from litestar.params import FromQuery
 from litestar.response import Template
 
-from app.auth.email_tokens import Purpose, find_live_token
+from app.auth.core.limits import limit_posts_per_ip
+from app.auth.core.mail_tokens import Purpose, find_live_token
+from app.auth.core.pacing import paced
+from app.auth.core.recovery import complete_reset, request_reset
+from app.auth.core.toolkit import Security
 from app.auth.forms import PasswordForm
-from app.auth.limits import limit_posts_per_ip
 from app.auth.models import User
-from app.auth.recovery import RESET_PATH, complete_reset, request_reset
 from app.auth.routes.common import (
     NO_STORE,
     TOKEN_PAGE_HEADERS,
@@ -22,11 +24,11 @@ from app.auth.routes.common import (
     kept_link_token,
     land_from_mail,
 )
-from app.auth.security import Security
 from app.db import DBSession
 from app.web.flash import flash
 from app.web.htmx import render, see_other
-from app.web.pacing import paced
+
+RESET_PATH = "/reset-password"  # mailed links point here: keep AccountAdapter.PAGES["reset_password"] in step
 
 
 class RecoveryController(Controller):
@@ -96,7 +98,7 @@ class RecoveryController(Controller):
             data,
             policy=security.policy,
             email=user.email,
-            app_name=security.settings.app_name,
+            app_name=request.app.state.settings.app_name,
         )
         if form.errors:
             return render(

@@ -9,31 +9,20 @@ from litestar.exceptions import TooManyRequestsException
 from litestar.params import FromQuery
 from litestar.response import Template
 
+from app.auth.core.guards import requires_anonymous, requires_user
+from app.auth.core.limits import limit_posts_per_ip
 from app.auth.core.redirects import safe_redirect_target
 from app.auth.core.sessions import SessionKind
-from app.auth.events import audit
-from app.auth.forms import SignInForm
-from app.auth.guards import requires_anonymous, requires_user
-from app.auth.limits import limit_posts_per_ip
-from app.auth.remember import clear_remember_cookie, forget_cookie
-from app.auth.routes.common import NO_STORE, FormData, sign_user_in
-from app.auth.security import Security
-from app.auth.sessions import (
-    CurrentSession,
-    clear_session_cookie,
-    end_session,
-    mark_reauthenticated,
-    set_session_cookie,
-)
-from app.auth.signin import (
+from app.auth.core.signin import (
     InvalidCredentialsError,
     ThrottledError,
     authenticate,
-    check_password,
-    check_throttle,
-    identify,
+    confirm_sudo,
     second_factor_for,
+    sign_out,
 )
+from app.auth.forms import SignInForm
+from app.auth.routes.common import NO_STORE, FormData, sign_user_in
 from app.db import DBSession
 from app.web.htmx import render, see_other
 
@@ -75,7 +64,7 @@ class SessionController(Controller):
                 status=422,
                 headers=NO_STORE,
             )
-        challenge = second_factor_for(user)
+        challenge = second_factor_for(request, user)
         if challenge is not None:  # pragma: no cover - no second factors yet
             return see_other(request, challenge.url)
         response = see_other(request, form.next)
@@ -86,17 +75,9 @@ class SessionController(Controller):
 
     @post("/logout", name="logout")
     async def logout(self, request: Request[Any, Any, Any], db_session: DBSession) -> Response[Any]:
-        """End this session (the row is deleted), forget this browser, clear its data."""
-        security: Security = request.app.state.security
-        current: CurrentSession | None = request.auth
-        if current is not None:
-            await end_session(db_session, current.id)
-            await audit(db_session, request, "auth.logout", user_id=request.user.id)
-        await forget_cookie(db_session, request.cookies.get(security.cookies.remember))
+        """End this session, forget this browser, clear its data."""
         response = see_other(request, "/login?signed_out=1")
-        clear_session_cookie(response, security)
-        clear_remember_cookie(response, security)
-        response.headers["Clear-Site-Data"] = '"cache", "cookies", "storage"'
+        await sign_out(db_session, request, response)
         return response
 
     @get("/sudo", name="sudo", guards=[requires_user])
@@ -117,14 +98,10 @@ class SessionController(Controller):
         self, request: Request[Any, Any, Any], db_session: DBSession, data: FormData
     ) -> Response[Any]:
         """Re-check the password; on success a fresh session token and a fresh sudo window."""
-        security: Security = request.app.state.security
         target = safe_redirect_target(data.get("next"), default="/settings")
-        who = await identify(db_session, request.user.email)
+        response = see_other(request, target)
         try:
-            await check_throttle(db_session, request, who)
-            await check_password(
-                db_session, request, who, data.get("password", ""), failure_action="auth.sudo.failed"
-            )
+            await confirm_sudo(db_session, request, response, data.get("password", ""))
         except ThrottledError as exc:
             raise TooManyRequestsException(headers={"Retry-After": str(exc.retry_after)}) from exc
         except InvalidCredentialsError:
@@ -137,8 +114,4 @@ class SessionController(Controller):
                 status=422,
                 headers=NO_STORE,
             )
-        new = await mark_reauthenticated(db_session, request.auth, security)
-        await audit(db_session, request, "auth.sudo.granted", user_id=request.user.id)
-        response = see_other(request, target)
-        set_session_cookie(response, new.token, security)
         return response

@@ -11,17 +11,17 @@ from litestar.exceptions import NotFoundException, TooManyRequestsException
 from litestar.params import FromPath
 from litestar.response import Template
 
-from app.auth.account import change_password
+from app.auth.core.audit_log import audit
+from app.auth.core.guards import requires_sudo, requires_user
+from app.auth.core.limits import limit_posts_per_ip
+from app.auth.core.password_change import change_password
+from app.auth.core.session_store import CurrentSession, end_other_sessions, end_session, list_sessions
 from app.auth.core.sessions import sudo_remaining
-from app.auth.events import audit
+from app.auth.core.signin import InvalidCredentialsError, ThrottledError, verify_current_password
+from app.auth.core.toolkit import Security
 from app.auth.forms import PasswordChangeForm, ProfileForm
-from app.auth.guards import requires_sudo, requires_user
-from app.auth.limits import limit_posts_per_ip
 from app.auth.models import User
 from app.auth.routes.common import NO_STORE, FormData
-from app.auth.security import Security
-from app.auth.sessions import CurrentSession, end_other_sessions, end_session, list_sessions
-from app.auth.signin import InvalidCredentialsError, ThrottledError, check_password, check_throttle, identify
 from app.db import DBSession
 from app.web.flash import flash
 from app.web.htmx import render, see_other
@@ -131,14 +131,12 @@ class SettingsController(Controller):
             data,
             policy=security.policy,
             email=user.email,
-            app_name=security.settings.app_name,
+            app_name=request.app.state.settings.app_name,
         )
         if not form.errors:
-            who = await identify(db_session, user.email)
             try:
-                await check_throttle(db_session, request, who)
-                await check_password(
-                    db_session, request, who, form.current, failure_action="account.password_change.failed"
+                await verify_current_password(
+                    db_session, request, form.current, failure_action="account.password_change.failed"
                 )
             except ThrottledError as exc:
                 raise TooManyRequestsException(headers={"Retry-After": str(exc.retry_after)}) from exc

@@ -1,4 +1,4 @@
-"""link sessions to their remember-me token
+"""core: link sessions to their remember-me token
 
 Revision ID: b280c8bd1bd8
 Revises: 54c739815268

@@ -13,13 +13,9 @@ from litestar import Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.models import AuditEvent
-from app.auth.devices import device_label
-from app.auth.limits import client_address
-from app.auth.models import AuthSession, RememberToken, User
-from app.auth.security import Security
-from app.formatting import human_duration
-from app.mail import Mail, send_mail
+from app.auth.core.limits import client_address
+from app.auth.core.models import AuditEvent, AuthSession, RememberToken, UserSecurityColumns
+from app.auth.core.toolkit import Security, security_of
 
 __all__ = (
     "account_links",
@@ -34,60 +30,61 @@ __all__ = (
 
 def account_links(security: Security) -> dict[str, str]:
     """Where to sign in and where to reset a password (for "was it you?" mails)."""
-    base = security.settings.base_url
-    return {"sign_in_link": f"{base}/login", "reset_link": f"{base}/forgot-password"}
+    return {"sign_in_link": security.link("login"), "reset_link": security.link("forgot_password")}
 
 
 def notice_context(request: Request[Any, Any, Any], security: Security, **extra: Any) -> dict[str, Any]:
     """What every notice shows: when (UTC), from where, and the links to act on it."""
     return {
         "when": security.clock.now().strftime("%d %B %Y at %H:%M UTC"),
-        "device": device_label(request.headers.get("user-agent", "")),
+        "device": security.adapter.device_label(request.headers.get("user-agent", "")),
         "ip_address": client_address(request),
-        "sessions_link": f"{security.settings.base_url}/settings/sessions",
+        "sessions_link": security.link("sessions"),
         **account_links(security),
         **extra,
     }
 
 
 def notify_password_changed(
-    db: AsyncSession, request: Request[Any, Any, Any], user: User, *, how: str
+    db: AsyncSession, request: Request[Any, Any, Any], user: UserSecurityColumns, *, how: str
 ) -> None:
     """ "Your password was changed" (how: `reset` or `changed`)."""
-    security: Security = request.app.state.security
+    security = security_of(request)
     context = notice_context(request, security, how=how)
-    send_mail(db, Mail(to=user.email, template="password_changed", context=context))
+    security.adapter.send_mail(db, to=user.email, template="password_changed", context=context)
 
 
 def notify_email_change_requested(
-    db: AsyncSession, request: Request[Any, Any, Any], user: User, new_email: str
+    db: AsyncSession, request: Request[Any, Any, Any], user: UserSecurityColumns, new_email: str
 ) -> None:
     """To the current address: someone asked to move the account to `new_email` (nothing changed yet)."""
-    security: Security = request.app.state.security
+    security = security_of(request)
     context = notice_context(
-        request, security, new_email=new_email, link_lifetime=human_duration(security.policy.email_change_ttl)
+        request, security, new_email=new_email, link_lifetime=security.policy.email_change_ttl
     )
-    send_mail(db, Mail(to=user.email, template="email_change_requested", context=context))
+    security.adapter.send_mail(db, to=user.email, template="email_change_requested", context=context)
 
 
 def notify_email_changed(
     db: AsyncSession, request: Request[Any, Any, Any], old_email: str, new_email: str
 ) -> None:
     """To the old address: the account's address is now another one."""
-    security: Security = request.app.state.security
+    security = security_of(request)
     context = notice_context(request, security, new_email=new_email)
-    send_mail(db, Mail(to=old_email, template="email_changed", context=context))
+    security.adapter.send_mail(db, to=old_email, template="email_changed", context=context)
 
 
 KNOWN_DEVICE_MEMORY = timedelta(days=90)
 """A browser that signed in to the account within this long is not "new" (see `is_new_device`)."""
 
 
-async def is_new_device(db: AsyncSession, user: User, user_agent: str, security: Security) -> bool:
+async def is_new_device(
+    db: AsyncSession, user: UserSecurityColumns, user_agent: str, security: Security
+) -> bool:
     """True unless this device has a live session or remembered browser on the account, or this
     exact browser signed in to it recently (the audit log remembers, so signing out does not make
     a device new again)."""
-    label = device_label(user_agent)
+    label = security.adapter.device_label(user_agent)
     now = security.clock.now()
     since = now - KNOWN_DEVICE_MEMORY
     checks = (
@@ -112,11 +109,15 @@ async def is_new_device(db: AsyncSession, user: User, user_agent: str, security:
     return True
 
 
-async def notify_if_new_device(db: AsyncSession, request: Request[Any, Any, Any], user: User) -> None:
+async def notify_if_new_device(
+    db: AsyncSession, request: Request[Any, Any, Any], user: UserSecurityColumns
+) -> None:
     """ "New sign-in to your account" when someone who has signed in before does so from a new device."""
     if user.last_login_at is None:
         return  # the very first sign-in is not news
-    security: Security = request.app.state.security
+    security = security_of(request)
     if not await is_new_device(db, user, request.headers.get("user-agent", ""), security):
         return
-    send_mail(db, Mail(to=user.email, template="new_sign_in", context=notice_context(request, security)))
+    security.adapter.send_mail(
+        db, to=user.email, template="new_sign_in", context=notice_context(request, security)
+    )

@@ -12,27 +12,38 @@ the database forgot, and its next visit would look like theft.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from litestar.datastructures import Cookie, MutableScopeHeaders
 from litestar.enums import ScopeType
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.core.audit_log import audit
 from app.auth.core.remember import RememberVerdict
+from app.auth.core.remember_store import restore
+from app.auth.core.session_store import CurrentSession, begin_session, resume_session
 from app.auth.core.sessions import SessionKind
-from app.auth.events import audit
-from app.auth.remember import restore
-from app.auth.security import Security
-from app.auth.sessions import CurrentSession, begin_session, resume_session
+from app.auth.core.toolkit import Security, security_of
 
 if TYPE_CHECKING:
     from litestar import Litestar, Request
+    from litestar.datastructures import State
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
-    from app.auth.models import User
-    from app.db import RequestDBConfig
+    from app.auth.core.models import UserSecurityColumns as User
 
 SKIP_PREFIXES = ("/static/", "/healthz")
+
+
+class RequestDBConfig(Protocol):
+    """What the middleware needs of the host's database wiring (`app.state.db_config`)."""
+
+    def provide_session(self, state: State, scope: Scope) -> AsyncSession:
+        """The request's own session (created on first use, closed when the response is sent)."""
+
+    def get_engine(self) -> AsyncEngine:
+        """The engine, for work that must commit on its own."""
 
 
 class AuthenticationMiddleware:
@@ -47,7 +58,7 @@ class AuthenticationMiddleware:
             return
         litestar_app: Litestar = scope["litestar_app"]
         request: Request[Any, Any, Any] = litestar_app.request_class(scope, receive)
-        security: Security = litestar_app.state.security
+        security = security_of(litestar_app)
         db_config: RequestDBConfig = litestar_app.state.db_config
         outgoing: list[Cookie] = []
 

@@ -17,24 +17,20 @@ from litestar import Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.core.audit_log import audit
 from app.auth.core.identity import InvalidEmail, canonical_email
-from app.auth.email_tokens import Purpose, issue_email_token, retire_tokens, spend_token
-from app.auth.events import audit
-from app.auth.models import User
-from app.auth.notices import notify_password_changed
-from app.auth.registration import may_mail
-from app.auth.remember import forget_user
-from app.auth.security import Security
-from app.auth.sessions import end_all_sessions
-from app.formatting import human_duration
-from app.mail import Mail, send_mail
-
-RESET_PATH = "/reset-password"
+from app.auth.core.mail_tokens import Purpose, issue_email_token, retire_tokens, spend_token
+from app.auth.core.models import UserSecurityColumns
+from app.auth.core.notices import notify_password_changed
+from app.auth.core.registration import may_mail
+from app.auth.core.remember_store import forget_user
+from app.auth.core.session_store import end_all_sessions
+from app.auth.core.toolkit import security_of
 
 
 async def request_reset(db: AsyncSession, request: Request[Any, Any, Any], email: str) -> None:
     """Mail a reset link if the address has an active account; do the same visible work either way."""
-    security: Security = request.app.state.security
+    security = security_of(request)
     try:
         canonical = canonical_email(email)
     except InvalidEmail:
@@ -43,33 +39,31 @@ async def request_reset(db: AsyncSession, request: Request[Any, Any, Any], email
     # themselves cannot tell a known address from an unknown one.
     if not await may_mail(request, canonical):
         return
-    user = await db.scalar(select(User).where(User.email_canonical == canonical))
+    user = await db.scalar(select(security.users).where(security.users.email_canonical == canonical))
     if user is None or not user.is_active:
         return
     issued = await issue_email_token(
         db, security, user=user, purpose=Purpose.RESET_PASSWORD, email=user.email
     )
-    link = f"{security.settings.base_url}{RESET_PATH}?token={issued.token}"
-    send_mail(
+    link = security.link("reset_password", issued.token)
+    security.adapter.send_mail(
         db,
-        Mail(
-            to=user.email,
-            template="reset_password",
-            context={"link": link, "lifetime": human_duration(security.policy.password_reset_ttl)},
-        ),
+        to=user.email,
+        template="reset_password",
+        context={"link": link, "lifetime": security.policy.password_reset_ttl},
     )
     await audit(db, request, "auth.password_reset.requested", user_id=user.id)
 
 
 async def complete_reset(
     db: AsyncSession, request: Request[Any, Any, Any], token: str, new_password: str
-) -> User | None:
+) -> UserSecurityColumns | None:
     """Spend the link and set the password; None when the link is unknown, used, expired or stale."""
-    security: Security = request.app.state.security
+    security = security_of(request)
     spent = await spend_token(db, security, token, Purpose.RESET_PASSWORD)
     if spent is None:
         return None
-    user = await db.get(User, spent.user_id)
+    user = await db.get(security.users, spent.user_id)
     if user is None or not user.is_active or spent.email != user.email:
         return None  # the account was disabled, or its address changed since the link was sent
     now = security.clock.now()

@@ -14,6 +14,7 @@ working password on the owner's account.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,10 +24,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.core.audit_log import audit
 from app.auth.core.identity import InvalidEmail, canonical_email
-from app.auth.core.ratelimit import LimiterUnavailable, RateLimitExceeded
-from app.auth.core.throttle import decide
-from app.auth.email_tokens import (
+from app.auth.core.limits import UNAVAILABLE_RETRY_AFTER, client_address, enforce, limit_rules
+from app.auth.core.mail_tokens import (
     CodeOutcome,
     Purpose,
     browser_digest,
@@ -34,19 +35,18 @@ from app.auth.email_tokens import (
     issue_email_token,
     retire_tokens,
 )
-from app.auth.events import audit
-from app.auth.forms import RegistrationForm
-from app.auth.limits import UNAVAILABLE_RETRY_AFTER, client_address, enforce, limit_rules
-from app.auth.models import EmailToken, User
-from app.auth.notices import account_links
-from app.auth.pending import Pending, new_pending
-from app.auth.remember import forget_user
-from app.auth.security import Security
-from app.auth.sessions import end_all_sessions
-from app.formatting import human_duration
-from app.mail import Mail, send_mail
+from app.auth.core.models import EmailToken, UserSecurityColumns
+from app.auth.core.notices import account_links
+from app.auth.core.pending import Pending, new_pending
+from app.auth.core.ratelimit import LimiterUnavailable, RateLimitExceeded
+from app.auth.core.remember_store import forget_user
+from app.auth.core.session_store import end_all_sessions
+from app.auth.core.throttle import decide
+from app.auth.core.toolkit import security_of
 
-CONFIRM_PATH = "/confirm-email"
+
+class RegistrationClosedError(Exception):
+    """The host's adapter does not let this address register (see `is_open_for_signup`)."""
 
 
 async def may_mail(request: Request[Any, Any, Any], canonical: str) -> bool:
@@ -62,35 +62,58 @@ async def may_mail(request: Request[Any, Any, Any], canonical: str) -> bool:
     return True
 
 
-async def register(db: AsyncSession, request: Request[Any, Any, Any], form: RegistrationForm) -> Pending:
-    """Start a registration for a valid form; the same visible outcome whether or not the address is taken."""
-    security: Security = request.app.state.security
-    pending = new_pending(form.email)
+async def register(
+    db: AsyncSession,
+    request: Request[Any, Any, Any],
+    *,
+    email: str,
+    password: str,
+    extra: Mapping[str, str] | None = None,
+) -> Pending:
+    """Start a registration for a checked address and password (the host's form validated both).
+
+    The visible outcome is the same whether or not the address is taken. `extra` holds the host's
+    own registration fields, handed to the adapter's `populate_user` for a new account. Raises
+    `RegistrationClosedError` when the adapter refuses the address.
+    """
+    security = security_of(request)
+    if not security.adapter.is_open_for_signup(request, email):
+        raise RegistrationClosedError(email)
+    canonical = canonical_email(email)
+    pending = new_pending(email)
     # Hash in every branch, so the answer takes as long for a taken address as for a new one.
-    password_hash = await security.hasher.hash(form.password)
-    user = await _user_for_registration(db, form)
-    if not await may_mail(request, form.canonical):
+    password_hash = await security.hasher.hash(password)
+    user = await _user_for_registration(db, request, email, canonical, extra or {})
+    if not await may_mail(request, canonical):
         return pending
     if user.confirmed_at is None:
-        await send_confirmation(db, request, user, form.email, pending, password_hash)
+        await send_confirmation(db, request, user, email, pending, password_hash)
         await audit(db, request, "auth.register.requested", user_id=user.id)
     else:
-        send_mail(db, Mail(to=user.email, template="registration_attempt", context=account_links(security)))
+        security.adapter.send_mail(
+            db, to=user.email, template="registration_attempt", context=account_links(security)
+        )
         await audit(db, request, "auth.register.duplicate", user_id=user.id)
     return pending
 
 
-async def _user_for_registration(db: AsyncSession, form: RegistrationForm) -> User:
-    existing = await db.scalar(select(User).where(User.email_canonical == form.canonical))
+async def _user_for_registration(
+    db: AsyncSession, request: Request[Any, Any, Any], email: str, canonical: str, extra: Mapping[str, str]
+) -> UserSecurityColumns:
+    security = security_of(request)
+    users = security.users
+    existing = await db.scalar(select(users).where(users.email_canonical == canonical))
     if existing is not None:
         return existing
-    user = User(email=form.email, email_canonical=form.canonical)
+    user = users()
+    user.email, user.email_canonical = email, canonical
+    security.adapter.populate_user(request, user, extra)
     try:
         async with db.begin_nested():
             db.add(user)
             await db.flush()
     except IntegrityError:  # someone registered the same address a moment ago
-        existing = await db.scalar(select(User).where(User.email_canonical == form.canonical))
+        existing = await db.scalar(select(users).where(users.email_canonical == canonical))
         assert existing is not None
         return existing
     return user
@@ -99,7 +122,7 @@ async def _user_for_registration(db: AsyncSession, form: RegistrationForm) -> Us
 async def send_confirmation(
     db: AsyncSession,
     request: Request[Any, Any, Any],
-    user: User,
+    user: UserSecurityColumns,
     email: str,
     pending: Pending,
     password_hash: str | None,
@@ -107,7 +130,7 @@ async def send_confirmation(
     resent: bool = False,
 ) -> None:
     """Issue a confirmation token (link + code bound to this browser) and mail it."""
-    security: Security = request.app.state.security
+    security = security_of(request)
     issued = await issue_email_token(
         db,
         security,
@@ -118,20 +141,17 @@ async def send_confirmation(
         browser_nonce=pending.nonce,
         pending_password_hash=password_hash,
     )
-    base = security.settings.base_url
-    send_mail(
+    security.adapter.send_mail(
         db,
-        Mail(
-            to=email,
-            template="confirm_email",
-            context={
-                "link": f"{base}{CONFIRM_PATH}?token={issued.token}",
-                "code": issued.code,
-                "code_lifetime": human_duration(security.policy.confirmation_code_ttl),
-                "link_lifetime": human_duration(security.policy.confirmation_link_ttl),
-                "resent": resent,
-            },
-        ),
+        to=email,
+        template="confirm_email",
+        context={
+            "link": security.link("confirm_email", issued.token),
+            "code": issued.code,
+            "code_lifetime": security.policy.confirmation_code_ttl,
+            "link_lifetime": security.policy.confirmation_link_ttl,
+            "resent": resent,
+        },
     )
 
 
@@ -141,7 +161,8 @@ async def resend_confirmation(db: AsyncSession, request: Request[Any, Any, Any],
         canonical = canonical_email(pending.email)
     except InvalidEmail:
         return
-    user = await db.scalar(select(User).where(User.email_canonical == canonical))
+    users = security_of(request).users
+    user = await db.scalar(select(users).where(users.email_canonical == canonical))
     if user is None or user.confirmed_at is not None or not await may_mail(request, canonical):
         return
     # Keep the password this browser chose: it waits in the newest token this browser asked for.
@@ -163,7 +184,7 @@ async def resend_confirmation(db: AsyncSession, request: Request[Any, Any, Any],
 class Confirmed:
     """A confirmed account, and whether this browser's chosen password was applied."""
 
-    user: User
+    user: UserSecurityColumns
     password_applied: bool
 
 
@@ -172,8 +193,8 @@ async def confirm_address(
 ) -> Confirmed:
     """Finish a confirmation with a spent token: the address is proven; apply the waiting password
     only when this is the browser that registered."""
-    security: Security = request.app.state.security
-    user = await db.get_one(User, token.user_id)
+    security = security_of(request)
+    user = await db.get_one(security.users, token.user_id)
     now = security.clock.now()
     apply_password = same_browser and token.pending_password_hash is not None
     # Whatever existed before the owner proved the address is not theirs: drop it [34].
@@ -205,7 +226,7 @@ async def confirm_with_code(
     Wrong codes also count against the address's sign-in throttle, so asking for new codes does
     not buy an endless supply of guesses (each code allows only a few, the address a bounded total).
     """
-    security: Security = request.app.state.security
+    security = security_of(request)
     canonical = _canonical_or_none(pending.email) if pending else None
     if canonical is not None:
         state = await request.app.state.throttles.state(canonical)

@@ -15,9 +15,9 @@ from typing import Any
 
 from litestar import Request, Response
 
+from app.auth.core.cookies import expire_cookie, set_cookie
 from app.auth.core.tokens import new_token
-from app.auth.security import Security
-from app.web.cookies import expire_cookie, set_cookie
+from app.auth.core.toolkit import Security
 
 
 @dataclass(frozen=True)

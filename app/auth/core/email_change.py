@@ -27,21 +27,17 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.core.audit_log import audit
 from app.auth.core.identity import canonical_email
-from app.auth.email_tokens import Purpose, find_live_token, issue_email_token, retire_tokens, spend_token
-from app.auth.events import audit
-from app.auth.forms import NewAddressForm
-from app.auth.models import EmailToken, User
-from app.auth.notices import account_links, notify_email_change_requested, notify_email_changed
-from app.auth.registration import may_mail
-from app.auth.remember import forget_user
-from app.auth.security import Security
-from app.auth.sessions import CurrentSession, end_all_sessions, end_other_sessions
-from app.formatting import human_duration
-from app.mail import Mail, send_mail
+from app.auth.core.mail_tokens import Purpose, find_live_token, issue_email_token, retire_tokens, spend_token
+from app.auth.core.models import EmailToken, UserSecurityColumns
+from app.auth.core.notices import account_links, notify_email_change_requested, notify_email_changed
+from app.auth.core.registration import may_mail
+from app.auth.core.remember_store import forget_user
+from app.auth.core.session_store import CurrentSession, end_all_sessions, end_other_sessions
+from app.auth.core.toolkit import Security, security_of
 
 __all__ = (
-    "CONFIRM_PATH",
     "Changed",
     "cancel_change",
     "confirm_change",
@@ -50,10 +46,10 @@ __all__ = (
     "request_change",
 )
 
-CONFIRM_PATH = "/settings/email/confirm"
 
-
-async def pending_change(db: AsyncSession, security: Security, user: User) -> EmailToken | None:
+async def pending_change(
+    db: AsyncSession, security: Security, user: UserSecurityColumns
+) -> EmailToken | None:
     """The change waiting for confirmation, if any (the newest live token; older ones are retired)."""
     return await db.scalar(
         select(EmailToken)
@@ -69,33 +65,34 @@ async def pending_change(db: AsyncSession, security: Security, user: User) -> Em
 
 
 async def request_change(
-    db: AsyncSession, request: Request[Any, Any, Any], user: User, form: NewAddressForm
+    db: AsyncSession, request: Request[Any, Any, Any], user: UserSecurityColumns, new_email: str
 ) -> None:
     """Record a pending change to a valid new address and mail both addresses.
 
     The same work is done whether or not the address is taken; only the mail to it differs.
     """
-    security: Security = request.app.state.security
-    allowed = await may_mail(request, form.canonical)  # 429 when this client sends too much mail
-    issued = await issue_email_token(db, security, user=user, purpose=Purpose.CHANGE_EMAIL, email=form.email)
+    security = security_of(request)
+    canonical = canonical_email(new_email)
+    allowed = await may_mail(request, canonical)  # 429 when this client sends too much mail
+    issued = await issue_email_token(db, security, user=user, purpose=Purpose.CHANGE_EMAIL, email=new_email)
     if allowed:
-        holder = await _account_with(db, form.canonical)
+        holder = await _account_with(db, request, canonical)
         if holder is not None and holder.id != user.id:
             # To the address as that account stores it: the form its owner proved.
-            send_mail(db, Mail(to=holder.email, template="email_in_use", context=account_links(security)))
+            security.adapter.send_mail(
+                db, to=holder.email, template="email_in_use", context=account_links(security)
+            )
         else:
-            link = f"{security.settings.base_url}{CONFIRM_PATH}?token={issued.token}"
-            context = {"link": link, "link_lifetime": human_duration(security.policy.email_change_ttl)}
-            send_mail(db, Mail(to=form.email, template="email_change_confirm", context=context))
-    notify_email_change_requested(db, request, user, form.email)
-    await audit(
-        db, request, "account.email_change.requested", user_id=user.id, new_domain=_domain(form.email)
-    )
+            link = security.link("confirm_email_change", issued.token)
+            context = {"link": link, "link_lifetime": security.policy.email_change_ttl}
+            security.adapter.send_mail(db, to=new_email, template="email_change_confirm", context=context)
+    notify_email_change_requested(db, request, user, new_email)
+    await audit(db, request, "account.email_change.requested", user_id=user.id, new_domain=_domain(new_email))
 
 
-async def cancel_change(db: AsyncSession, request: Request[Any, Any, Any], user: User) -> bool:
+async def cancel_change(db: AsyncSession, request: Request[Any, Any, Any], user: UserSecurityColumns) -> bool:
     """Retire the pending change; False when there was none."""
-    security: Security = request.app.state.security
+    security = security_of(request)
     if await pending_change(db, security, user) is None:
         return False
     await retire_tokens(db, security, user.id, Purpose.CHANGE_EMAIL)
@@ -105,9 +102,9 @@ async def cancel_change(db: AsyncSession, request: Request[Any, Any, Any], user:
 
 async def find_change(db: AsyncSession, request: Request[Any, Any, Any], token: str) -> EmailToken | None:
     """The live change behind a link, without spending it; None if this browser may not use it."""
-    security: Security = request.app.state.security
+    security = security_of(request)
     row = await find_live_token(db, security, token, Purpose.CHANGE_EMAIL) if token else None
-    signed_in: User | None = request.scope.get("user")
+    signed_in: UserSecurityColumns | None = request.scope.get("user")
     # The link alone proves the new mailbox, so a signed-out browser may use it; a browser signed
     # in as someone else may not (that is a mix-up or an attack, never what the owner meant).
     if row is None or (signed_in is not None and signed_in.id != row.user_id):
@@ -119,23 +116,23 @@ async def find_change(db: AsyncSession, request: Request[Any, Any, Any], token: 
 class Changed:
     """A finished change: the account, and whether this browser stayed signed in to it."""
 
-    user: User
+    user: UserSecurityColumns
     kept_this_session: bool
 
 
 async def confirm_change(db: AsyncSession, request: Request[Any, Any, Any], token: str) -> Changed | None:
     """Spend a link and move the account to its address; None (and nothing changed) when it cannot."""
-    security: Security = request.app.state.security
+    security = security_of(request)
     if await find_change(db, request, token) is None:
         return None
     spent = await spend_token(db, security, token, Purpose.CHANGE_EMAIL)
     if spent is None:  # another click won the race
         return None
-    user = await db.get_one(User, spent.user_id)
+    user = await db.get_one(security.users, spent.user_id)
     if not user.is_active:  # disabled since asking: an administrator's decision stands
         return None
     old_email = user.email
-    if not await _move_address(db, user, spent.email):
+    if not await _move_address(db, request, user, spent.email):
         await audit(
             db, request, "account.email_change.confirmed", outcome="failure", user_id=user.id, reason="taken"
         )
@@ -147,7 +144,7 @@ async def confirm_change(db: AsyncSession, request: Request[Any, Any, Any], toke
     # Whoever was signed in before the address moved is signed out, except this browser when it
     # is the owner's own; every remember-me token goes too (this browser keeps only its session).
     current: CurrentSession | None = request.scope.get("auth")
-    signed_in: User | None = request.scope.get("user")
+    signed_in: UserSecurityColumns | None = request.scope.get("user")
     kept = current.id if current is not None and signed_in is not None and signed_in.id == user.id else None
     if kept is not None:
         await end_other_sessions(db, user.id, keep=kept)
@@ -161,14 +158,19 @@ async def confirm_change(db: AsyncSession, request: Request[Any, Any, Any], toke
     return Changed(user=user, kept_this_session=kept is not None)
 
 
-async def _account_with(db: AsyncSession, canonical: str) -> User | None:
-    return await db.scalar(select(User).where(User.email_canonical == canonical))
+async def _account_with(
+    db: AsyncSession, request: Request[Any, Any, Any], canonical: str
+) -> UserSecurityColumns | None:
+    users = security_of(request).users
+    return await db.scalar(select(users).where(users.email_canonical == canonical))
 
 
-async def _move_address(db: AsyncSession, user: User, email: str) -> bool:
+async def _move_address(
+    db: AsyncSession, request: Request[Any, Any, Any], user: UserSecurityColumns, email: str
+) -> bool:
     """Set the account's address; False when another account holds it (now, or a moment ago)."""
     canonical = canonical_email(email)
-    holder = await _account_with(db, canonical)
+    holder = await _account_with(db, request, canonical)
     if holder is not None and holder.id != user.id:
         return False
     try:

@@ -7,20 +7,25 @@ from typing import Any
 from litestar import Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.email_tokens import Purpose, retire_tokens
-from app.auth.events import audit
-from app.auth.models import User
-from app.auth.notices import notify_password_changed
-from app.auth.remember import clear_remember_cookie, forget_user
-from app.auth.security import Security
-from app.auth.sessions import CurrentSession, end_other_sessions, mark_reauthenticated, set_session_cookie
+from app.auth.core.audit_log import audit
+from app.auth.core.mail_tokens import Purpose, retire_tokens
+from app.auth.core.models import UserSecurityColumns
+from app.auth.core.notices import notify_password_changed
+from app.auth.core.remember_store import clear_remember_cookie, forget_user
+from app.auth.core.session_store import (
+    CurrentSession,
+    end_other_sessions,
+    mark_reauthenticated,
+    set_session_cookie,
+)
+from app.auth.core.toolkit import security_of
 
 
 async def change_password(
     db: AsyncSession,
     request: Request[Any, Any, Any],
     response: Response[Any],
-    user: User,
+    user: UserSecurityColumns,
     new_password: str,
     *,
     sign_out_others: bool,
@@ -30,7 +35,7 @@ async def change_password(
     Every remember-me token goes [26]: a browser that should stay signed in keeps its session,
     not a credential that outlives the password. Reset links die too [36].
     """
-    security: Security = request.app.state.security
+    security = security_of(request)
     current: CurrentSession = request.auth
     user.password_hash = await security.hasher.hash(new_password)
     user.password_changed_at = security.clock.now()

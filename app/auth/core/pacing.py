@@ -16,12 +16,12 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
+from app.auth.core.toolkit import security_of
+
 if TYPE_CHECKING:
     from litestar.connection import ASGIConnection
     from litestar.handlers.base import BaseRouteHandler
     from litestar.types import Message, Scope
-
-    from app.auth.security import Security
 
 __all__ = ("hold_paced_answer", "paced")
 
@@ -30,7 +30,7 @@ _NOT_BEFORE = "gatehouse.answer_not_before"
 
 def paced(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Guard: this request's answer leaves no sooner than the policy's minimum duration from now."""
-    security: Security = connection.app.state.security
+    security = security_of(connection)
     connection.scope["state"][_NOT_BEFORE] = (
         time.monotonic() + security.policy.address_form_min_duration.total_seconds()
     )

@@ -1,6 +1,6 @@
 """Remember-me rows and cookie: issue on sign-in, restore a session, rotate, detect theft, revoke.
 
-The rules are in `app.auth.core.remember`; this module stores tokens and sets the cookie.
+The rules are in `remember`; this module stores tokens and sets the cookie.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from litestar import Response
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.core.cookies import expire_cookie, set_cookie
+from app.auth.core.models import AuthSession, RememberToken, UserSecurityColumns
 from app.auth.core.remember import (
     RememberVerdict,
     StoredRememberToken,
@@ -23,9 +25,7 @@ from app.auth.core.remember import (
 )
 from app.auth.core.sessions import SessionKind
 from app.auth.core.tokens import split_selector_validator
-from app.auth.models import AuthSession, RememberToken, User
-from app.auth.security import Security
-from app.web.cookies import expire_cookie, set_cookie
+from app.auth.core.toolkit import Security
 
 log = structlog.get_logger(__name__)
 
@@ -34,7 +34,7 @@ log = structlog.get_logger(__name__)
 class Restored:
     """Outcome of presenting a remember-me cookie."""
 
-    user: User | None
+    user: UserSecurityColumns | None
     """The user to start a session for; None when the cookie is refused."""
     token_id: UUID | None
     """The remember-me token that vouched (linked to the new session)."""
@@ -47,7 +47,7 @@ class Restored:
 
 
 async def remember_user(
-    db: AsyncSession, user: User, device_label: str, security: Security
+    db: AsyncSession, user: UserSecurityColumns, device_label: str, security: Security
 ) -> tuple[UUID, str]:
     """Store a new remember-me token for `user`; its id and the cookie value to set."""
     token = issue_remember_token(clock=security.clock, policy=security.policy)
@@ -71,8 +71,8 @@ async def restore(db: AsyncSession, cookie: str, security: Security) -> Restored
     selector, validator = parsed
     row = (
         await db.execute(
-            select(RememberToken, User)
-            .join(User, User.id == RememberToken.user_id)
+            select(RememberToken, security.users)
+            .join(security.users, security.users.id == RememberToken.user_id)
             .where(RememberToken.selector == selector)
         )
     ).first()

@@ -1,7 +1,7 @@
 """Session rows: start, resume, touch, list and end them; set and clear their cookies.
 
-The decisions (timeouts, sudo) live in `app.auth.core.sessions`; this module is the storage and
-the cookie plumbing. Resuming a session is one query that loads the session and its user together,
+The decisions (timeouts, sudo) live in `sessions`; this module is the storage and the cookie
+plumbing. Resuming a session is one query that loads the session and its user together,
 so an authenticated page costs a single round trip before the page's own query.
 """
 
@@ -16,6 +16,9 @@ from litestar import Request, Response
 from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.core.cookies import expire_cookie, set_cookie
+from app.auth.core.limits import client_address
+from app.auth.core.models import AuthSession, RememberToken, UserSecurityColumns
 from app.auth.core.sessions import (
     NewSession,
     SessionKind,
@@ -26,11 +29,7 @@ from app.auth.core.sessions import (
     start_session,
 )
 from app.auth.core.tokens import token_digest
-from app.auth.devices import device_label
-from app.auth.limits import client_address
-from app.auth.models import AuthSession, RememberToken, User
-from app.auth.security import Security
-from app.web.cookies import expire_cookie, set_cookie
+from app.auth.core.toolkit import Security
 
 
 @dataclass(frozen=True)
@@ -47,7 +46,7 @@ class CurrentSession:
 async def begin_session(
     db: AsyncSession,
     request: Request[Any, Any, Any],
-    user: User,
+    user: UserSecurityColumns,
     kind: SessionKind,
     security: Security,
     *,
@@ -67,7 +66,7 @@ async def begin_session(
             authenticated_at=new.authenticated_at,
             ip_address=client_address(request),
             user_agent=agent,
-            device_label=device_label(agent),
+            device_label=security.adapter.device_label(agent),
             remember_token_id=remember_token_id,
         )
     )
@@ -88,14 +87,14 @@ async def _evict_oldest(db: AsyncSession, user_id: UUID, keep: int) -> None:
 
 async def resume_session(
     db: AsyncSession, token: str, security: Security
-) -> tuple[CurrentSession, User] | None:
+) -> tuple[CurrentSession, UserSecurityColumns] | None:
     """The live session for a cookie token and its (active) user; expired rows are deleted."""
     now = security.clock.now()
     digest = token_digest(token)
     row = (
         await db.execute(
-            select(AuthSession, User)
-            .join(User, User.id == AuthSession.user_id)
+            select(AuthSession, security.users)
+            .join(security.users, security.users.id == AuthSession.user_id)
             .where(AuthSession.token_hash == digest)
         )
     ).first()

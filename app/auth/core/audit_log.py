@@ -1,4 +1,4 @@
-"""Writing and verifying the audit log.
+"""Writing and verifying the audit log (the chain arithmetic is in `audit`).
 
 `record_event` runs in the caller's transaction and never commits: an event exists exactly when
 the change it describes does. Each event's hash covers the previous event's hash (see
@@ -17,7 +17,6 @@ from uuid import UUID
 
 from sqlalchemy import select, text
 
-from app.audit.models import AuditEvent
 from app.auth.core.audit import (
     MAX_LENGTHS,
     AuditError,
@@ -29,8 +28,10 @@ from app.auth.core.audit import (
     validate,
 )
 from app.auth.core.clock import Clock, SystemClock
+from app.auth.core.models import AuditEvent
 from app.auth.core.net import client_ip
 from app.auth.core.policy import DEFAULT_POLICY
+from app.auth.core.toolkit import security_of
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from litestar import Request
     from sqlalchemy.ext.asyncio import AsyncSession
 
-__all__ = ("AUDIT_CHAIN_LOCK", "from_request", "record_event", "verify_audit_chain")
+__all__ = ("AUDIT_CHAIN_LOCK", "audit", "from_request", "record_event", "verify_audit_chain")
 
 AUDIT_CHAIN_LOCK = 0x6761_7465_6175_6469
 """Advisory lock key held while an event is chained ("gateaudi" in ASCII; any fixed bigint works)."""
@@ -97,9 +98,8 @@ def from_request(
     clock: Clock | None = None,
 ) -> AuditRecord:
     """An audit record for something `request` did, with its client address, user agent and time."""
-    settings = request.app.state.settings
     peer = request.client.host if request.client else None
-    ip = client_ip(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies)
+    ip = client_ip(peer, request.headers.get("x-forwarded-for"), security_of(request).trusted_proxies)
     return AuditRecord(
         occurred_at=(clock or SystemClock()).now(),
         action=action,
@@ -112,6 +112,31 @@ def from_request(
         user_agent=request.headers.get("user-agent", "")[: MAX_LENGTHS["user_agent"]],
         details=dict(details or {}),
     )
+
+
+async def audit(
+    db: AsyncSession,
+    request: Request[Any, Any, Any],
+    action: str,
+    *,
+    outcome: str = "success",
+    actor_id: UUID | None = None,
+    user_id: UUID | None = None,
+    **details: Any,
+) -> None:
+    """Record `action` about user `user_id` (the target), done by `actor_id` (default: the same user)."""
+    security = security_of(request)
+    record = from_request(
+        request,
+        action,
+        outcome,
+        actor_id=str(actor_id or user_id) if (actor_id or user_id) else None,
+        target_type="user" if user_id else "",
+        target_id=str(user_id) if user_id else "",
+        details=details,
+        clock=security.clock,
+    )
+    await record_event(db, record, max_detail_bytes=security.policy.audit_metadata_max_bytes)
 
 
 async def verify_audit_chain(session: AsyncSession) -> ChainReport:

@@ -26,13 +26,13 @@ from redis.backoff import ExponentialBackoff
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 
-from app.auth.core.clock import Clock, SystemClock
-from app.auth.core.crypto import derive_key
+from app.auth.core.clock import Clock
+from app.auth.core.models import LoginThrottle, RateLimitCounter
 from app.auth.core.net import client_ip
 from app.auth.core.policy import DEFAULT_POLICY, SecurityPolicy
 from app.auth.core.ratelimit import LimiterUnavailable, RateLimiter, RateLimitExceeded, Rule
 from app.auth.core.throttle import ThrottleDecision, ThrottleState, after_failure, decide, throttle_key
-from app.auth.models import LoginThrottle, RateLimitCounter
+from app.auth.core.toolkit import Security, security_of
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -40,8 +40,6 @@ if TYPE_CHECKING:
     from litestar.handlers import BaseRouteHandler
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-    from app.auth.security import Security
-    from app.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -138,13 +136,12 @@ class RedisCounterStore:
         await self.redis.aclose()
 
 
-def build_limiter(settings: Settings, engine: AsyncEngine, clock: Clock) -> RateLimiter:
-    """The app's limiter: counters in Redis when RATELIMIT_REDIS_URL is set, else in PostgreSQL."""
-    if settings.ratelimit_redis_url:
-        # Apps sharing one Redis already need distinct queue names; the counters follow them.
-        prefix = f"{settings.saq_queue_name}:ratelimit:"
-        return RateLimiter(RedisCounterStore(settings.ratelimit_redis_url, prefix=prefix), clock)
-    return RateLimiter(PostgresCounterStore(engine), clock)
+def build_limiter(security: Security, engine: AsyncEngine) -> RateLimiter:
+    """The app's limiter: counters in Redis when the toolkit names one, else in PostgreSQL."""
+    if security.ratelimit_redis_url:
+        store = RedisCounterStore(security.ratelimit_redis_url, prefix=security.ratelimit_prefix)
+        return RateLimiter(store, security.clock)
+    return RateLimiter(PostgresCounterStore(engine), security.clock)
 
 
 class PostgresThrottleStore:
@@ -223,9 +220,8 @@ class PostgresThrottleStore:
 
 def client_address(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
     """The client's address, taking X-Forwarded-For only from TRUSTED_PROXIES."""
-    settings: Settings = connection.app.state.settings
     peer = connection.client.host if connection.client else ""
-    return client_ip(peer, connection.headers.get("x-forwarded-for"), settings.trusted_proxies)
+    return client_ip(peer, connection.headers.get("x-forwarded-for"), security_of(connection).trusted_proxies)
 
 
 async def enforce(connection: ASGIConnection[Any, Any, Any, Any], rule: Rule, subject: str) -> None:
@@ -261,17 +257,15 @@ def limit_rules(app: Litestar) -> LimitRules:
 
 async def start_limits(app: Litestar) -> None:
     """Startup hook: put `app.state.limiter` and `app.state.throttles` in place, on the app's clock."""
-    settings: Settings = app.state.settings
     engine: AsyncEngine = app.state.db_config.get_engine()
-    # The auth toolkit (app.auth.security) carries the clock tests freeze and the effective policy;
-    # sign-in decisions and the failures they read must run on the same clock.
-    security: Security | None = app.state.get("security")
-    clock = security.clock if security else SystemClock()
-    policy = security.policy if security else DEFAULT_POLICY
-    key = security.throttle_key if security else derive_key(settings.secret, "gatehouse/login-throttle/v1")
-    app.state.limiter = build_limiter(settings, engine, clock)
-    app.state.throttles = PostgresThrottleStore(engine, key, clock, policy)
-    app.state.limit_rules = rules_for(policy)
+    # The toolkit carries the clock tests freeze and the effective policy; sign-in decisions and
+    # the failures they read must run on the same clock.
+    security = security_of(app)
+    app.state.limiter = build_limiter(security, engine)
+    app.state.throttles = PostgresThrottleStore(
+        engine, security.throttle_key, security.clock, security.policy
+    )
+    app.state.limit_rules = rules_for(security.policy)
 
 
 async def stop_limits(app: Litestar) -> None:

@@ -19,9 +19,9 @@ from uuid import UUID
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.core.models import EmailToken, UserSecurityColumns
 from app.auth.core.tokens import code_digest, digests_match, new_code, new_token, token_digest
-from app.auth.models import EmailToken, User
-from app.auth.security import Security
+from app.auth.core.toolkit import Security
 
 
 class Purpose(StrEnum):
@@ -73,7 +73,7 @@ async def issue_email_token(
     db: AsyncSession,
     security: Security,
     *,
-    user: User,
+    user: UserSecurityColumns,
     purpose: Purpose,
     email: str,
     with_code: bool = False,

@@ -1,7 +1,9 @@
-"""accounts, sessions, remember-me, mailed tokens, throttles, rate limits, audit log
+"""core: accounts, sessions, remember-me, mailed tokens, throttles, rate limits, audit log
+
+The first revision of the security core's own branch (`core`). Host migrations depend on it.
 
 Revision ID: 54c739815268
-Revises: 70de48a5266c
+Revises:
 Create Date: 2026-11-26 14:50:24.066484+00:00
 """
 
@@ -13,8 +15,8 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "54c739815268"
-down_revision: str | None = "70de48a5266c"
-branch_labels: str | Sequence[str] | None = None
+down_revision: str | None = None
+branch_labels: str | Sequence[str] | None = ("core",)
 depends_on: str | Sequence[str] | None = None
 
 # The audit log is append-only for everyone, the app included: rows are never updated or deleted.
@@ -101,7 +103,6 @@ def upgrade() -> None:
         sa.Column("id", advanced_alchemy.types.guid.GUID(length=16), nullable=False),
         sa.Column("email", sa.String(length=320), nullable=False),
         sa.Column("email_canonical", sa.String(length=320), nullable=False),
-        sa.Column("display_name", sa.String(length=100), nullable=False),
         sa.Column("password_hash", sa.String(length=255), nullable=True),
         sa.Column("confirmed_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=True),
         sa.Column("is_active", sa.Boolean(), nullable=False),

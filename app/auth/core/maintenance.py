@@ -15,8 +15,8 @@ from sqlalchemy import and_, delete, or_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.auth.core.clock import Clock, SystemClock
+from app.auth.core.models import AuthSession, EmailToken, LoginThrottle, RateLimitCounter, RememberToken
 from app.auth.core.policy import DEFAULT_POLICY, SecurityPolicy
-from app.auth.models import AuthSession, EmailToken, LoginThrottle, RateLimitCounter, RememberToken
 
 log = structlog.get_logger(__name__)
 

@@ -24,9 +24,9 @@ from typing import Any
 from litestar import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.core.audit_log import audit
 from app.auth.core.identity import InvalidEmail, canonical_email
-from app.auth.core.tokens import digests_match
-from app.auth.email_tokens import (
+from app.auth.core.mail_tokens import (
     CodeOutcome,
     Purpose,
     browser_digest,
@@ -35,20 +35,12 @@ from app.auth.email_tokens import (
     issue_email_token,
     spend_token,
 )
-from app.auth.events import audit
-from app.auth.forms import MagicLinkForm
-from app.auth.models import EmailToken, User
-from app.auth.pending import Pending, new_pending, read_pending
-from app.auth.registration import may_mail
-from app.auth.security import Security
-from app.auth.signin import Identified, ThrottledError, check_throttle, identify
-from app.formatting import human_duration
-from app.mail import Mail, send_mail
-
-REQUEST_PATH = "/login/email"
-CHECK_INBOX_PATH = "/login/email/check-inbox"
-CODE_PATH = "/login/email/code"
-LINK_PATH = "/login/email/link"
+from app.auth.core.models import EmailToken, UserSecurityColumns
+from app.auth.core.pending import Pending, new_pending, read_pending
+from app.auth.core.registration import may_mail
+from app.auth.core.signin import Identified, ThrottledError, check_throttle, identify
+from app.auth.core.tokens import digests_match
+from app.auth.core.toolkit import Security, security_of
 
 
 def magic_cookie_max_age(security: Security) -> int:
@@ -56,7 +48,7 @@ def magic_cookie_max_age(security: Security) -> int:
     return int(security.policy.magic_link_ttl.total_seconds())
 
 
-def may_sign_in_by_mail(user: User) -> bool:
+def may_sign_in_by_mail(user: UserSecurityColumns) -> bool:
     """Whether a mailed link may sign `user` in: an active, confirmed account.
 
     When platform roles arrive, keep administrators out here (requirement 41).
@@ -64,13 +56,11 @@ def may_sign_in_by_mail(user: User) -> bool:
     return user.is_active and user.confirmed_at is not None
 
 
-async def request_magic_link(
-    db: AsyncSession, request: Request[Any, Any, Any], form: MagicLinkForm
-) -> Pending:
+async def request_magic_link(db: AsyncSession, request: Request[Any, Any, Any], email: str) -> Pending:
     """Mail a link and a code to the account with this address, if any; the same outcome either way."""
-    security: Security = request.app.state.security
-    pending = new_pending(form.email)
-    who = await identify(db, form.email)
+    security = security_of(request)
+    pending = new_pending(email)
+    who = await identify(db, request, email)
     # The mail limits count every address, known or not, so a 429 cannot tell them apart.
     if who.canonical is None or not await may_mail(request, who.canonical):
         return pending
@@ -87,11 +77,11 @@ async def request_magic_link(
         browser_nonce=pending.nonce,
     )
     context = {
-        "link": f"{security.settings.base_url}{LINK_PATH}?token={issued.token}",
+        "link": security.link("magic_link", issued.token),
         "code": issued.code,
-        "lifetime": human_duration(security.policy.magic_link_ttl),
+        "lifetime": security.policy.magic_link_ttl,
     }
-    send_mail(db, Mail(to=user.email, template="magic_link", context=context))
+    security.adapter.send_mail(db, to=user.email, template="magic_link", context=context)
     await audit(db, request, "auth.magic_link.requested", user_id=user.id)
     return pending
 
@@ -110,12 +100,12 @@ class LinkCheck:
 
     state: LinkState
     email: str = ""
-    user: User | None = None
+    user: UserSecurityColumns | None = None
 
 
 async def look_at_link(db: AsyncSession, request: Request[Any, Any, Any], token: str) -> LinkCheck:
     """What `token` can do in this browser, without spending it (mail scanners open links too)."""
-    security: Security = request.app.state.security
+    security = security_of(request)
     row = await find_live_token(db, security, token, Purpose.MAGIC_LINK) if token else None
     if row is None:
         return LinkCheck(LinkState.GONE)
@@ -126,13 +116,13 @@ async def look_at_link(db: AsyncSession, request: Request[Any, Any, Any], token:
 
 async def sign_in_with_link(db: AsyncSession, request: Request[Any, Any, Any], token: str) -> LinkCheck:
     """Spend `token` for the browser that asked for it; the result names the user to sign in."""
-    security: Security = request.app.state.security
+    security = security_of(request)
     check = await look_at_link(db, request, token)
     # Another browser never spends the token: the person who asked can still use it.
     if check.state is not LinkState.READY:
         return check
     spent = await spend_token(db, security, token, Purpose.MAGIC_LINK)
-    user = await _account_for(db, spent) if spent is not None else None
+    user = await _account_for(db, request, spent) if spent is not None else None
     if user is None:  # a parallel click won, or the account changed since the mail went out
         return LinkCheck(LinkState.GONE)
     return LinkCheck(LinkState.READY, email=check.email, user=user)
@@ -143,9 +133,11 @@ def _asked_in_this_browser(request: Request[Any, Any, Any], security: Security, 
     return pending is not None and digests_match(row.browser_hash, browser_digest(pending.nonce))
 
 
-async def _account_for(db: AsyncSession, token: EmailToken) -> User | None:
+async def _account_for(
+    db: AsyncSession, request: Request[Any, Any, Any], token: EmailToken
+) -> UserSecurityColumns | None:
     """The token's account, if it may still sign in and still has the address the mail went to."""
-    user = await db.get(User, token.user_id)
+    user = await db.get(security_of(request).users, token.user_id)
     if user is None or not may_sign_in_by_mail(user):
         return None
     try:
@@ -159,7 +151,7 @@ async def _account_for(db: AsyncSession, token: EmailToken) -> User | None:
 class CodeSignIn:
     """The result of typing a sign-in code: the user to sign in, or what to tell the person."""
 
-    user: User | None
+    user: UserSecurityColumns | None
     error: str | None
 
 
@@ -171,8 +163,8 @@ async def sign_in_with_code(
     Wrong codes count against the address's sign-in throttle, as wrong passwords do, so asking for
     new codes does not buy an endless supply of guesses.
     """
-    security: Security = request.app.state.security
-    who = await identify(db, pending.email) if pending else Identified(None, None)
+    security = security_of(request)
+    who = await identify(db, request, pending.email) if pending else Identified(None, None)
     try:
         await check_throttle(db, request, who)
     except ThrottledError as exc:
@@ -187,7 +179,7 @@ async def sign_in_with_code(
         browser_nonce=pending.nonce if pending else None,
         code=code,
     )
-    user = await _account_for(db, check.token) if check.token is not None else None
+    user = await _account_for(db, request, check.token) if check.token is not None else None
     if user is not None:
         if who.canonical is not None:
             await request.app.state.throttles.clear(who.canonical)

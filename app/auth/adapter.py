@@ -1,0 +1,44 @@
+"""Gatehouse's product decisions inside the core's flows: the one place a fork customises them.
+
+Every method of `AccountAdapter` (see `app.auth.core.adapter`) is a decision with a documented
+default; override the ones your product makes differently. For example, to let only your
+company's addresses register:
+
+    class GatehouseAdapter(AccountAdapter):
+        def is_open_for_signup(self, request, email):
+            return email.lower().endswith("@example.com")
+
+Renamed a page? Change its path in `PAGES` too, so mailed links follow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from app.auth.core.adapter import AccountAdapter
+from app.auth.devices import device_label
+from app.formatting import human_duration
+from app.mail import Mail, send_mail
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+__all__ = ("GatehouseAdapter",)
+
+
+class GatehouseAdapter(AccountAdapter):
+    """Mail through the job queue, readable device names; every other decision as the core's default."""
+
+    def device_label(self, user_agent: str) -> str:
+        """ "Firefox on Windows", from the User-Agent (ua-parser)."""
+        return device_label(user_agent)
+
+    def send_mail(self, db: AsyncSession, *, to: str, template: str, context: Mapping[str, Any]) -> None:
+        """Queue the mail in the request's outbox; durations read as "10 minutes", "24 hours"."""
+        readable = {
+            key: human_duration(value) if isinstance(value, timedelta) else value
+            for key, value in context.items()
+        }
+        send_mail(db, Mail(to=to, template=template, context=readable))

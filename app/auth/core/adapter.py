@@ -1,0 +1,88 @@
+"""The adapter: every product decision the core leaves to the host, one overridable method each.
+
+The core owns the flows (who may sign in, which token works, what a session is); a product still
+has choices to make inside them: who may register, where a signed-in user lands, how mail leaves,
+what the pages are called. The host subclasses `AccountAdapter` in `app/auth/adapter.py`,
+overrides what it wants, and passes an instance to the core at startup. A fork customises here
+and in its routes and templates, never by editing the core, so core releases keep applying.
+
+    class ProductAdapter(AccountAdapter):
+        def is_open_for_signup(self, request, email):
+            return email.endswith("@example.com")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from litestar import Request
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from app.auth.core.models import UserSecurityColumns
+
+__all__ = ("AccountAdapter", "SecondFactorChallenge")
+
+
+@dataclass(frozen=True)
+class SecondFactorChallenge:
+    """Where to send a user whose first factor passed but who must present a second one."""
+
+    url: str
+
+
+class AccountAdapter:
+    """The defaults: open registration, the wave-1 page paths, no second factor, mail not wired."""
+
+    PAGES: ClassVar[Mapping[str, str]] = {
+        "login": "/login",
+        "after_login": "/settings",
+        "forgot_password": "/forgot-password",
+        "reset_password": "/reset-password",
+        "confirm_email": "/confirm-email",
+        "magic_link": "/login/email/link",
+        "confirm_email_change": "/settings/email/confirm",
+        "sessions": "/settings/sessions",
+    }
+    """The pages mailed links and redirects point at, by name. A fork that renames a route changes it here."""
+
+    def page_path(self, page: str) -> str:
+        """The path of a named page (see `PAGES`)."""
+        return self.PAGES[page]
+
+    def is_open_for_signup(self, request: Request[Any, Any, Any], email: str) -> bool:
+        """Whether this address may register at all (an invite-only product says no here).
+
+        Called before anything is stored; a refusal is shown to the person, so it must not
+        depend on whether the address has an account.
+        """
+        return True
+
+    def populate_user(
+        self, request: Request[Any, Any, Any], user: UserSecurityColumns, extra: Mapping[str, str]
+    ) -> None:
+        """Fill the host's own columns of a new account from extra registration fields."""
+
+    def login_redirect_url(self, request: Request[Any, Any, Any], user: UserSecurityColumns) -> str:
+        """Where a user goes after signing in when the sign-in named no (safe) destination."""
+        return self.page_path("after_login")
+
+    def second_factor_for(
+        self, request: Request[Any, Any, Any], user: UserSecurityColumns
+    ) -> SecondFactorChallenge | None:
+        """The second-factor step for `user`, or None to start the session now."""
+        return None
+
+    def device_label(self, user_agent: str) -> str:
+        """A short, readable name for the browser behind `user_agent` ("Firefox on Windows")."""
+        return user_agent[:120] or "Unknown device"
+
+    def send_mail(self, db: AsyncSession, *, to: str, template: str, context: Mapping[str, Any]) -> None:
+        """Queue a mail (in `db`'s transaction, so it leaves only if the change commits).
+
+        `template` names the message (`confirm_email`, `password_changed`, ...); `context` holds
+        its values, durations as `timedelta`. The core never sends mail itself.
+        """
+        raise NotImplementedError("the host's adapter must say how mail is sent")

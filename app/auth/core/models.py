@@ -1,0 +1,182 @@
+"""The core's tables, and the security columns of the host's `users` table.
+
+Secrets are never stored: session tokens, remember-me validators and mailed tokens are kept as
+SHA-256 digests, codes as keyed digests, passwords as argon2id hashes. The audit log is a
+hash-chained, append-only table (a database trigger refuses UPDATE and DELETE).
+
+The host defines its `User` model as `class User(UserSecurityColumns, Base)` (the mixin first, so its table name wins) with its own extra
+columns, and hands that class to the core at startup (`Security.users`). Every core table links
+to `users.id`; the core's migrations (its own Alembic branch, in `migrations/`) create them, and
+the host's migrations depend on that branch.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from advanced_alchemy.base import UUIDv7AuditBase, UUIDv7Base
+from advanced_alchemy.types import DateTimeUTC
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Identity, Index, Integer, LargeBinary, String
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+__all__ = (
+    "EMAIL_MAX",
+    "USERS_TABLE",
+    "AuditEvent",
+    "AuthSession",
+    "CoreBase",
+    "EmailToken",
+    "LoginThrottle",
+    "RateLimitCounter",
+    "RememberToken",
+    "UserSecurityColumns",
+)
+
+CoreBase = UUIDv7AuditBase
+"""Base of every core table (and the host's): UUIDv7 `id`, `created_at`, `updated_at`, one registry."""
+
+EMAIL_MAX = 320
+USERS_TABLE = "users"
+
+
+class UserSecurityColumns:
+    """The columns of `users` the core reads and writes; the host's `User` model mixes this in.
+
+    The host may add columns of its own (with defaults, so the core can create accounts), but
+    never writes these except through core flows.
+    """
+
+    __tablename__: str | None = USERS_TABLE
+
+    if TYPE_CHECKING:  # provided by the host's base class
+        id: Mapped[UUID]
+        created_at: Mapped[datetime]
+
+    email: Mapped[str] = mapped_column(String(EMAIL_MAX))
+    """The address as the user typed it (shown back to them, used to send mail)."""
+    email_canonical: Mapped[str] = mapped_column(String(EMAIL_MAX), unique=True)
+    """The comparison form (see `identity`); uniqueness is enforced on it."""
+    password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
+    """argon2id (or a legacy bcrypt hash awaiting upgrade). NULL until the address is confirmed."""
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    password_changed_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+
+
+_USER_ID = f"{USERS_TABLE}.id"
+
+
+class AuthSession(CoreBase):
+    """A signed-in browser. The cookie holds a random token; this row holds its SHA-256."""
+
+    __tablename__ = "auth_sessions"
+    __table_args__ = (Index("ix_auth_sessions_user_id_created_at", "user_id", "created_at"),)
+
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    user_id: Mapped[UUID] = mapped_column(ForeignKey(_USER_ID, ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    """How it started: `password`, `remembered`, `magic_link`, ... (later `impersonation`)."""
+    last_seen_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    """The absolute end; the idle end is `last_seen_at` + the idle timeout."""
+    authenticated_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    """Last time credentials were presented in this session (sign-in or sudo). NULL when remembered."""
+    ip_address: Mapped[str] = mapped_column(String(45), default="")
+    user_agent: Mapped[str] = mapped_column(String(512), default="")
+    device_label: Mapped[str] = mapped_column(String(120), default="")
+    remember_token_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("remember_tokens.id", ondelete="SET NULL"), default=None
+    )
+    """The remember-me token of this browser, if any: signing the session out forgets it too."""
+
+
+class RememberToken(CoreBase):
+    """A "remember me" credential: selector (looked up) + validator (SHA-256 stored), rotated on use."""
+
+    __tablename__ = "remember_tokens"
+
+    selector: Mapped[str] = mapped_column(String(32), unique=True)
+    validator_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    previous_validator_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), default=None)
+    rotated_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    user_id: Mapped[UUID] = mapped_column(ForeignKey(_USER_ID, ondelete="CASCADE"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    device_label: Mapped[str] = mapped_column(String(120), default="")
+
+
+class EmailToken(CoreBase):
+    """A single-use token sent by mail: confirm an address, reset a password, sign in, change email.
+
+    The link carries the token (only its SHA-256 is here); the same mail may carry a short code for
+    typing, stored as a keyed digest with its own expiry and attempt counter.
+    """
+
+    __tablename__ = "email_tokens"
+    __table_args__ = (Index("ix_email_tokens_user_id_purpose", "user_id", "purpose"),)
+
+    purpose: Mapped[str] = mapped_column(String(20))
+    """`confirm_email`, `reset_password`, `magic_link` or `change_email`."""
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    user_id: Mapped[UUID] = mapped_column(ForeignKey(_USER_ID, ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(EMAIL_MAX))
+    """The address the token was sent to (the new address for `change_email`); it must still match."""
+    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    code_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), default=None)
+    code_expires_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    code_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    browser_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), default=None)
+    """SHA-256 of a random value kept in the requesting browser's cookie: codes only work there."""
+    pending_password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
+    """For `confirm_email`: the password chosen at registration, applied only when this token is used."""
+
+
+class LoginThrottle(CoreBase):
+    """Consecutive sign-in failures for one email address, whether or not an account has it [11][12]."""
+
+    __tablename__ = "login_throttles"
+
+    key_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    """Keyed digest of the canonical email, so unknown addresses are throttled alike without being stored."""
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    requires_reset: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class RateLimitCounter(CoreBase):
+    """One fixed-window counter (rule + subject + window); shared by every app process [13]."""
+
+    __tablename__ = "rate_limit_counters"
+
+    key: Mapped[str] = mapped_column(String(255), unique=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), index=True)
+
+
+class AuditEvent(UUIDv7Base):
+    """Something security-relevant that happened, who did it, and the hash linking it to the previous event."""
+
+    __tablename__ = "audit_events"
+
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True), unique=True)
+    """Position in the chain (assigned by the database, strictly increasing)."""
+    occurred_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), index=True)
+    action: Mapped[str] = mapped_column(String(100), index=True)
+    """Dotted name such as `auth.login.succeeded`."""
+    outcome: Mapped[str] = mapped_column(String(20))
+    """`success` or `failure`."""
+    actor_id: Mapped[UUID | None] = mapped_column(default=None, index=True)
+    impersonator_id: Mapped[UUID | None] = mapped_column(default=None)
+    target_type: Mapped[str] = mapped_column(String(50), default="")
+    target_id: Mapped[str] = mapped_column(String(100), default="")
+    ip_address: Mapped[str] = mapped_column(String(45), default="")
+    user_agent: Mapped[str] = mapped_column(String(512), default="")
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    """Extra facts (at most 8 KB, no secret-looking keys)."""
+    prev_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), default=None)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)

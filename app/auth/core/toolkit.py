@@ -1,0 +1,144 @@
+"""What every core flow needs besides the database, built once at startup and kept on `app.state`.
+
+The host builds one `Security` from its settings (`app.auth.security.build_security`) and passes
+in its `User` model and its `AccountAdapter`. Core code reads it from the app's state with
+`security_of(...)`; it never reads the host's settings. Tests swap the clock for a `FrozenClock`
+to travel in time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from app.auth.core.adapter import AccountAdapter
+from app.auth.core.clock import Clock, SystemClock
+from app.auth.core.crypto import derive_key
+from app.auth.core.passwords import PasswordHasher
+from app.auth.core.policy import DEFAULT_POLICY, FAST_TEST_ARGON2, SecurityPolicy
+
+if TYPE_CHECKING:
+    from litestar import Litestar
+    from litestar.connection import ASGIConnection
+
+    from app.auth.core.models import UserSecurityColumns
+
+__all__ = ("STATE_KEY", "CookieNames", "Security", "effective_policy", "make_security", "security_of")
+
+STATE_KEY = "security"
+"""Where the toolkit lives on `app.state`."""
+
+
+@dataclass(frozen=True)
+class CookieNames:
+    """Cookie names: `__Host-` prefixed (Secure, Path=/, no Domain) whenever cookies are secure."""
+
+    session: str
+    remember: str
+    pending: str
+    magic: str
+    link: str
+
+    @classmethod
+    def for_deployment(cls, *, secure: bool) -> CookieNames:
+        """The names for a deployment that does (or, in local development, does not) serve HTTPS."""
+        prefix = "__Host-" if secure else ""
+        return cls(*(f"{prefix}{name}" for name in ("session", "remember", "pending", "magic", "link")))
+
+
+@dataclass
+class Security:
+    """The core's configuration and tools: policy, clock, hasher, keys, cookies, host model and adapter."""
+
+    policy: SecurityPolicy
+    clock: Clock
+    hasher: PasswordHasher
+    code_key: bytes
+    """Keys the digests of short codes (a bare hash of six digits is trivially reversed)."""
+    throttle_key: bytes
+    """Keys sign-in throttle rows, so raw email addresses are never stored there."""
+    cookie_key: bytes
+    """Signs small cookies the server must trust later (the pending-confirmation cookie)."""
+    cookies: CookieNames
+    secure_cookies: bool
+    """Whether cookies carry the Secure flag (always in production)."""
+    base_url: str
+    """The configured origin mailed links are built from, never the request's Host header [37]."""
+    users: type[UserSecurityColumns]
+    """The host's `User` model (it mixes in `UserSecurityColumns`)."""
+    adapter: AccountAdapter
+    """The host's product decisions (see `app.auth.core.adapter`)."""
+    trusted_proxies: Sequence[str] = ()
+    """Proxies whose X-Forwarded-For is believed when reading the client's address."""
+    ratelimit_redis_url: str | None = None
+    """Rate-limit counters in this Redis; in PostgreSQL when None."""
+    ratelimit_prefix: str = "gatehouse:ratelimit:"
+    """Key prefix of the counters in Redis (apps sharing one Redis need distinct prefixes)."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Room for host values that core code passes through untouched."""
+
+    def link(self, page: str, token: str | None = None) -> str:
+        """An absolute link to a named page of the host (`AccountAdapter.PAGES`), for a mail."""
+        url = f"{self.base_url}{self.adapter.page_path(page)}"
+        return f"{url}?token={token}" if token is not None else url
+
+
+def effective_policy(
+    *, testing: bool, overrides: Mapping[str, Any] | None = None, base: SecurityPolicy | None = None
+) -> SecurityPolicy:
+    """The policy with a deployment's overrides applied; tests hash cheaply, everything else at full cost.
+
+    Outside tests the production checks run (`for_production`), so a fast hashing profile or an
+    out-of-bounds number can never reach a real deployment.
+    """
+    if base is None:
+        # Tests hash cheaply and answer address forms at once; the tests of those two behaviours
+        # set the production numbers themselves.
+        base = (
+            SecurityPolicy(argon2=FAST_TEST_ARGON2, address_form_min_duration=timedelta(milliseconds=1))
+            if testing
+            else DEFAULT_POLICY
+        )
+    policy = base.with_overrides(dict(overrides or {}))
+    return policy if testing else policy.for_production()
+
+
+def make_security(
+    *,
+    secret: bytes,
+    base_url: str,
+    users: type[UserSecurityColumns],
+    adapter: AccountAdapter | None = None,
+    policy: SecurityPolicy,
+    secure_cookies: bool,
+    clock: Clock | None = None,
+    trusted_proxies: Sequence[str] = (),
+    ratelimit_redis_url: str | None = None,
+    ratelimit_prefix: str = "gatehouse:ratelimit:",
+) -> Security:
+    """The toolkit for one deployment; keys are derived from `secret`, one per purpose."""
+    return Security(
+        policy=policy,
+        clock=clock or SystemClock(),
+        hasher=PasswordHasher(policy.argon2, max_concurrency=policy.password_hashing_concurrency),
+        code_key=derive_key(secret, "gatehouse/codes/v1"),
+        throttle_key=derive_key(secret, "gatehouse/login-throttle/v1"),
+        cookie_key=derive_key(secret, "gatehouse/signed-cookies/v1"),
+        cookies=CookieNames.for_deployment(secure=secure_cookies),
+        secure_cookies=secure_cookies,
+        base_url=base_url.rstrip("/"),
+        users=users,
+        adapter=adapter or AccountAdapter(),
+        trusted_proxies=tuple(trusted_proxies),
+        ratelimit_redis_url=ratelimit_redis_url,
+        ratelimit_prefix=ratelimit_prefix,
+    )
+
+
+def security_of(source: ASGIConnection[Any, Any, Any, Any] | Litestar) -> Security:
+    """The app's toolkit, from a request (or other connection) or from the app itself."""
+    app = getattr(source, "app", source)
+    toolkit: Security = app.state[STATE_KEY]
+    return toolkit
