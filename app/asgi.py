@@ -22,6 +22,7 @@ from app.auth.core.crypto import derive_key
 from app.auth.core.limits import start_limits, stop_limits
 from app.auth.core.middleware import AuthenticationMiddleware
 from app.auth.core.pacing import hold_paced_answer
+from app.auth.core.web_security import CrossSiteRequestMiddleware, SecurityHeadersMiddleware, origin_of
 from app.auth.devices import warm_up as warm_up_device_labels
 from app.auth.guards import EXCEPTION_HANDLERS as AUTH_EXCEPTION_HANDLERS
 from app.auth.routes import CONTROLLERS as AUTH_CONTROLLERS
@@ -35,7 +36,6 @@ from app.mail.routes import MailboxController, MailPreviewController
 from app.settings import Settings
 from app.web.errors import http_error_handler, unexpected_error_handler
 from app.web.routes import SiteController
-from app.web.security import CrossSiteRequestMiddleware, SecurityHeadersMiddleware, origin_of
 from app.web.templating import STATIC, build_template_config
 from app.worker import start_jobs, stop_jobs
 
@@ -119,5 +119,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     # After the database plugin's commit hook, so a paced answer waits for its commit and its mail.
     app.before_send.append(hold_paced_answer)
     # Wrapped around the whole app (not per route) so 404s and other router errors get them too.
-    app.asgi_handler = SecurityHeadersMiddleware(RequestLoggingMiddleware(app.asgi_handler), settings)
+    hsts = settings.is_prod and settings.base_url.startswith("https://")
+    app.asgi_handler = SecurityHeadersMiddleware(RequestLoggingMiddleware(app.asgi_handler), hsts=hsts)
     return app

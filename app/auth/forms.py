@@ -81,7 +81,8 @@ class SignInForm:
     email: str = ""
     password: str = field(default="", repr=False)
     remember: bool = False
-    next: str = "/settings"
+    next: str = ""
+    """A same-site path to return to; empty: the adapter's `login_redirect_url`."""
 
     @classmethod
     def parse(cls, data: Mapping[str, Any]) -> SignInForm:
@@ -90,7 +91,7 @@ class SignInForm:
             email=_text(data, "email").strip()[:EMAIL_MAX],
             password=_text(data, "password"),
             remember=_checked(data, "remember"),
-            next=safe_redirect_target(_text(data, "next"), default="/settings"),
+            next=safe_redirect_target(_text(data, "next"), default=""),
         )
 
 

@@ -156,7 +156,7 @@ class MagicLinkController(Controller):
         if challenge is not None:
             return see_other(request, challenge.url)
         security: Security = request.app.state.security
-        response = see_other(request, "/settings")
+        response = see_other(request, security.adapter.login_redirect_url(request, user))
         await sign_user_in(db, request, response, user, kind=SessionKind.MAGIC_LINK)
         clear_pending_cookie(response, security, name=security.cookies.magic)
         return response

@@ -21,6 +21,7 @@ from app.auth.core.signin import (
     second_factor_for,
     sign_out,
 )
+from app.auth.core.toolkit import security_of
 from app.auth.forms import SignInForm
 from app.auth.routes.common import NO_STORE, FormData, sign_user_in
 from app.db import DBSession
@@ -37,7 +38,7 @@ class SessionController(Controller):
     @get("/login", name="login", guards=[requires_anonymous])
     async def form(self, request: Request[Any, Any, Any], next: FromQuery[str | None] = None) -> Template:
         """The sign-in form."""
-        form = SignInForm(next=safe_redirect_target(next, default="/settings"))
+        form = SignInForm(next=safe_redirect_target(next, default=""))
         signed_out = request.query_params.get("signed_out") == "1"
         return render(
             request, "auth/login.html", form=form, error=None, signed_out=signed_out, headers=NO_STORE
@@ -67,7 +68,10 @@ class SessionController(Controller):
         challenge = second_factor_for(request, user)
         if challenge is not None:  # pragma: no cover - no second factors yet
             return see_other(request, challenge.url)
-        response = see_other(request, form.next)
+        # No (safe) destination asked for: the adapter decides where a signed-in user lands.
+        response = see_other(
+            request, form.next or security_of(request).adapter.login_redirect_url(request, user)
+        )
         await sign_user_in(
             db_session, request, response, user, kind=SessionKind.PASSWORD, remember=form.remember
         )

@@ -22,8 +22,6 @@ from litestar.exceptions import PermissionDeniedException
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-    from app.settings import Settings
-
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 # Sec-Fetch-Site values that are ours: the same origin, or the user typing/bookmarking ("none").
 _ALLOWED_FETCH_SITES = frozenset({"same-origin", "none"})
@@ -64,10 +62,10 @@ def origin_of(url: str) -> str:
 class SecurityHeadersMiddleware:
     """Outer ASGI wrapper: a nonce in the scope, security headers on every response (404s included)."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
         self.app = app
         self.static_headers = dict(_STATIC_HEADERS)
-        if settings.is_prod and settings.base_url.startswith("https://"):
+        if hsts:  # production over HTTPS: browsers never try plain HTTP again
             self.static_headers["strict-transport-security"] = "max-age=63072000; includeSubDomains"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
