@@ -84,6 +84,10 @@ def build_db_config(settings: Settings, after_commit: AfterCommit | None = None)
         engine_config=EngineConfig(
             echo=settings.db_echo,
             pool_size=settings.db_pool_size,
+            # Never more connections than the pool: a request holds at most one, so waiting for a
+            # free one is short, and past `db_pool_timeout` the client gets a clean 503.
+            max_overflow=0,
+            pool_timeout=settings.db_pool_timeout,
             # A pre-ping costs a round trip on every checkout; recycling old connections is enough.
             pool_pre_ping=False,
             pool_recycle=1800,

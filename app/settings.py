@@ -44,7 +44,11 @@ class Settings(BaseSettings):
     """PostgreSQL URL. Unset under `make dev`/`make test`: an embedded server is started instead."""
 
     db_pool_size: int = 10
-    """Connections kept open per app process."""
+    """Connections per app process, and the most it ever opens (no overflow). No request holds two at
+    once, so size it to the requests one worker serves at a time (see docs/performance.md)."""
+
+    db_pool_timeout: int = 5
+    """Seconds a request waits for a free connection before it is answered 503 "busy, try again"."""
 
     db_echo: bool = False
     """Log every SQL statement (development aid)."""

@@ -14,7 +14,7 @@ import structlog
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException
 from litestar.response import Template
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
 
 from app.web.htmx import is_htmx
 
@@ -39,6 +39,12 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
     """Render an expected HTTP error (404, 403, 429, ...)."""
     headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() in _FORWARDED_HEADERS}
     return error_response(request, exc.status_code, headers=headers)
+
+
+def busy_database_handler(request: Request[Any, Any, Any], _: Exception) -> Response[Any]:
+    """No database connection came free in time: a short "try again", not a crash."""
+    log.warning("db.pool_timeout", path=request.url.path)
+    return error_response(request, HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "2"})
 
 
 def unexpected_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

@@ -34,6 +34,7 @@ from app.auth.core.limits import (
     stop_limits,
 )
 from app.auth.core.ratelimit import LimiterUnavailable, RateLimiter, RateLimitExceeded, Rule
+from app.auth.core.throttle import ThrottleState
 from app.auth.models import LoginThrottle, RateLimitCounter
 from app.db import DBSession
 from app.settings import Settings
@@ -121,24 +122,32 @@ async def test_counter_keys_do_not_contain_the_email(
 async def test_two_workers_recording_failures_at_once_lose_none(
     workers: tuple[AsyncEngine, AsyncEngine], clock: FrozenClock
 ) -> None:
-    first, second = (PostgresThrottleStore(engine, THROTTLE_KEY, clock) for engine in workers)
-    failures = [store.record_failure("ada@example.com") for _ in range(10) for store in (first, second)]
-    states = await asyncio.gather(*failures)
+    store = PostgresThrottleStore(THROTTLE_KEY, clock)
+
+    async def fail_once(engine: AsyncEngine) -> ThrottleState:
+        async with AsyncSession(engine) as session:  # each failure is its own request
+            state = await store.record_failure(session, "ada@example.com")
+            await session.commit()
+            return state
+
+    states = await asyncio.gather(*(fail_once(engine) for _ in range(10) for engine in workers))
     assert sorted(state.failures for state in states) == list(range(1, 21))
-    assert (await first.state("ada@example.com")).failures == 20
+    async with AsyncSession(workers[0]) as session:
+        assert (await store.state(session, "ada@example.com")).failures == 20
 
 
 async def test_the_sixth_attempt_waits_and_the_row_holds_no_address(
     engine: AsyncEngine, db: AsyncSession, clock: FrozenClock
 ) -> None:
-    throttles = PostgresThrottleStore(engine, THROTTLE_KEY, clock)
+    throttles = PostgresThrottleStore(THROTTLE_KEY, clock)
     for _ in range(5):
-        assert (await throttles.check("ada@example.com")).allowed
-        await throttles.record_failure("ada@example.com")
-    decision = await throttles.check("ada@example.com")
+        assert (await throttles.check(db, "ada@example.com")).allowed
+        await throttles.record_failure(db, "ada@example.com")
+    await db.commit()
+    decision = await throttles.check(db, "ada@example.com")
     assert not decision.allowed
     assert decision.retry_after == 1
-    assert (await throttles.check("bob@example.com")).allowed
+    assert (await throttles.check(db, "bob@example.com")).allowed
 
     row = (await db.scalars(select(LoginThrottle))).one()
     assert row.failures == 5
@@ -150,10 +159,11 @@ async def test_the_sixth_attempt_waits_and_the_row_holds_no_address(
 async def test_clearing_forgets_the_failures(
     engine: AsyncEngine, db: AsyncSession, clock: FrozenClock
 ) -> None:
-    throttles = PostgresThrottleStore(engine, THROTTLE_KEY, clock)
-    await throttles.record_failure("ada@example.com")
-    await throttles.clear("ada@example.com")
-    assert (await throttles.state("ada@example.com")).failures == 0
+    throttles = PostgresThrottleStore(THROTTLE_KEY, clock)
+    await throttles.record_failure(db, "ada@example.com")
+    await throttles.clear(db, "ada@example.com")
+    await db.commit()
+    assert (await throttles.state(db, "ada@example.com")).failures == 0
     assert await db.scalar(select(func.count()).select_from(LoginThrottle)) == 0
 
 
@@ -197,9 +207,9 @@ async def limited_app(settings: Settings, db: AsyncSession) -> AsyncIterator[Lit
 
     @post("/rolls-back", include_in_schema=False)
     async def rolls_back(request: Request[Any, Any, Any], db_session: DBSession) -> None:
-        db_session.add(LoginThrottle(key_hash=b"m" * 32))
-        await db_session.flush()
         await enforce(request, EMAILS_PER_ADDRESS, "ada@example.com")
+        db_session.add(LoginThrottle(key_hash=b"m" * 32))  # the request's own work, after the count
+        await db_session.flush()
         raise ValidationException("the request fails after counting")
 
     for handler in (limited, other_limited, reset, rolls_back):

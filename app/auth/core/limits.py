@@ -4,9 +4,9 @@ The logic lives in `app.auth.core.ratelimit` and `app.auth.core.throttle`; this 
 storage every app process shares (PostgreSQL, or Redis when RATELIMIT_REDIS_URL is set) and the
 Litestar glue: `enforce()` for handlers and `limit_posts_per_ip` as a guard.
 
-Every write runs in its own short transaction on its own connection, never in the request's
-session: a sign-in that fails answers with an error status, the request's transaction rolls
-back, and the failure must still count.
+Every count runs on the request's own session and connection, never on a second one from the pool,
+and is committed at once: a sign-in that fails answers with an error status, the rest of the
+request's transaction rolls back, and the failure must still count.
 
 Start with `start_limits` (on_startup), which puts `app.state.limiter` and `app.state.throttles`
 in place; `stop_limits` (on_shutdown) closes a Redis connection pool.
@@ -27,6 +27,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from app.auth.core.clock import Clock
+from app.auth.core.db import request_session
 from app.auth.core.models import LoginThrottle, RateLimitCounter
 from app.auth.core.net import client_ip
 from app.auth.core.policy import DEFAULT_POLICY, SecurityPolicy
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from litestar import Litestar
     from litestar.connection import ASGIConnection
     from litestar.handlers import BaseRouteHandler
-    from sqlalchemy.ext.asyncio import AsyncEngine
+    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 
 log = structlog.get_logger(__name__)
@@ -85,8 +86,13 @@ class PostgresCounterStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    async def hit(self, key: str, expires_at: datetime) -> int:
-        """Add one to `key` and return the new count."""
+    async def hit(self, key: str, expires_at: datetime, *, using: AsyncSession | None = None) -> int:
+        """Add one to `key` and return the new count.
+
+        With `using` (the request's session) the count runs on that session's connection and is
+        committed at once, so it stands even if the request fails; without it, on a connection
+        of its own (jobs, tests).
+        """
         statement = (
             insert(RateLimitCounter)
             .values(key=key, count=1, expires_at=expires_at)
@@ -97,6 +103,10 @@ class PostgresCounterStore:
             )
             .returning(RateLimitCounter.count)
         )
+        if using is not None:
+            count = int((await using.execute(statement)).scalar_one())
+            await using.commit()
+            return count
         async with self.engine.begin() as conn:
             return int((await conn.execute(statement)).scalar_one())
 
@@ -122,8 +132,8 @@ class RedisCounterStore:
             retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=1),
         )
 
-    async def hit(self, key: str, expires_at: datetime) -> int:
-        """Add one to `key` and return the new count."""
+    async def hit(self, key: str, expires_at: datetime, *, using: object = None) -> int:
+        """Add one to `key` and return the new count (`using` is not needed here)."""
         name = self.prefix + key
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.incr(name)
@@ -145,67 +155,69 @@ def build_limiter(security: Security, engine: AsyncEngine) -> RateLimiter:
 
 
 class PostgresThrottleStore:
-    """Sign-in failures per address in `login_throttles`, safe under concurrent app processes."""
+    """Sign-in failures per address in `login_throttles`, safe under concurrent app processes.
 
-    def __init__(
-        self, engine: AsyncEngine, key: bytes, clock: Clock, policy: SecurityPolicy = DEFAULT_POLICY
-    ) -> None:
-        self.engine = engine
+    Every call runs on the session it is given, normally the request's own: a request never needs
+    a second pool connection for its throttle (under a burst of sign-ins, requests holding one
+    connection while waiting for another would exhaust the pool). A failure must outlive the
+    failing request, so the callers commit right after `record_failure`.
+    """
+
+    def __init__(self, key: bytes, clock: Clock, policy: SecurityPolicy = DEFAULT_POLICY) -> None:
         self.key = key
         self.clock = clock
         self.policy = policy
 
-    async def state(self, canonical_email: str) -> ThrottleState:
+    async def state(self, db: AsyncSession, canonical_email: str) -> ThrottleState:
         """The current failures of `canonical_email` (the empty state when there are none)."""
-        query = select(LoginThrottle).where(LoginThrottle.key_hash == self._key(canonical_email))
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(query)).one_or_none()
+        query = select(
+            LoginThrottle.failures, LoginThrottle.last_failure_at, LoginThrottle.requires_reset
+        ).where(LoginThrottle.key_hash == self._key(canonical_email))
+        row = (await db.execute(query)).one_or_none()
         if row is None:
             return ThrottleState()
         return ThrottleState(row.failures, row.last_failure_at, row.requires_reset)
 
-    async def check(self, canonical_email: str) -> ThrottleDecision:
+    async def check(self, db: AsyncSession, canonical_email: str) -> ThrottleDecision:
         """May `canonical_email` try to sign in now?"""
-        return decide(await self.state(canonical_email), self.clock.now(), self.policy)
+        return decide(await self.state(db, canonical_email), self.clock.now(), self.policy)
 
-    async def record_failure(self, canonical_email: str) -> ThrottleState:
+    async def record_failure(self, db: AsyncSession, canonical_email: str) -> ThrottleState:
         """Count one more wrong password for `canonical_email` and return the new state."""
         key_hash, now = self._key(canonical_email), self.clock.now()
-        async with self.engine.begin() as conn:
-            # Make sure the row exists, then lock it: concurrent failures queue up behind the
-            # lock and each one builds on the state the previous one wrote.
-            await conn.execute(
-                insert(LoginThrottle)
-                .values(key_hash=key_hash)
-                .on_conflict_do_nothing(index_elements=["key_hash"])
-            )
-            row = (
-                await conn.execute(
-                    select(LoginThrottle).where(LoginThrottle.key_hash == key_hash).with_for_update()
-                )
-            ).one()
-            state = after_failure(
-                ThrottleState(row.failures, row.last_failure_at, row.requires_reset), now, self.policy
-            )
-            await conn.execute(
-                update(LoginThrottle)
+        # Make sure the row exists, then lock it: concurrent failures queue up behind the lock and
+        # each one builds on the state the previous one wrote.
+        await db.execute(
+            insert(LoginThrottle)
+            .values(key_hash=key_hash)
+            .on_conflict_do_nothing(index_elements=["key_hash"])
+        )
+        row = (
+            await db.execute(
+                select(LoginThrottle.failures, LoginThrottle.last_failure_at, LoginThrottle.requires_reset)
                 .where(LoginThrottle.key_hash == key_hash)
-                .values(
-                    failures=state.failures,
-                    last_failure_at=state.last_failure_at,
-                    requires_reset=state.requires_reset,
-                    locked_until=self._locked_until(state, now),
-                    updated_at=now,
-                )
+                .with_for_update()
             )
+        ).one()
+        state = after_failure(
+            ThrottleState(row.failures, row.last_failure_at, row.requires_reset), now, self.policy
+        )
+        await db.execute(
+            update(LoginThrottle)
+            .where(LoginThrottle.key_hash == key_hash)
+            .values(
+                failures=state.failures,
+                last_failure_at=state.last_failure_at,
+                requires_reset=state.requires_reset,
+                locked_until=self._locked_until(state, now),
+                updated_at=now,
+            )
+        )
         return state
 
-    async def clear(self, canonical_email: str) -> None:
+    async def clear(self, db: AsyncSession, canonical_email: str) -> None:
         """Forget the failures of `canonical_email` (after a success or a password reset)."""
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                delete(LoginThrottle).where(LoginThrottle.key_hash == self._key(canonical_email))
-            )
+        await db.execute(delete(LoginThrottle).where(LoginThrottle.key_hash == self._key(canonical_email)))
 
     def _key(self, canonical_email: str) -> bytes:
         return throttle_key(canonical_email, self.key)
@@ -225,10 +237,14 @@ def client_address(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
 
 
 async def enforce(connection: ASGIConnection[Any, Any, Any, Any], rule: Rule, subject: str) -> None:
-    """Count a hit by `subject` under `rule`; answer 429 with Retry-After when over the limit or unsure."""
+    """Count a hit by `subject` under `rule`; answer 429 with Retry-After when over the limit or unsure.
+
+    The count is committed at once on the request's session, so it stands even when the request
+    fails later. That commits what the request did before, too: count before a flow writes.
+    """
     limiter: RateLimiter = connection.app.state.limiter
     try:
-        await limiter.hit(rule, subject)
+        await limiter.hit(rule, subject, using=request_session(connection))
     except RateLimitExceeded as exc:
         log.warning("ratelimit.exceeded", rule=rule.name, retry_after=exc.retry_after)
         raise TooManyRequestsException(headers={"Retry-After": str(exc.retry_after)}) from exc
@@ -262,9 +278,7 @@ async def start_limits(app: Litestar) -> None:
     # the failures they read must run on the same clock.
     security = security_of(app)
     app.state.limiter = build_limiter(security, engine)
-    app.state.throttles = PostgresThrottleStore(
-        engine, security.throttle_key, security.clock, security.policy
-    )
+    app.state.throttles = PostgresThrottleStore(security.throttle_key, security.clock, security.policy)
     app.state.limit_rules = rules_for(security.policy)
 
 

@@ -182,11 +182,11 @@ async def sign_in_with_code(
     user = await _account_for(db, request, check.token) if check.token is not None else None
     if user is not None:
         if who.canonical is not None:
-            await request.app.state.throttles.clear(who.canonical)
+            await request.app.state.throttles.clear(db, who.canonical)
         return CodeSignIn(user, None)
     if check.outcome is CodeOutcome.WRONG:
         if who.canonical is not None:
-            await request.app.state.throttles.record_failure(who.canonical)
+            await request.app.state.throttles.record_failure(db, who.canonical)
         user_id = who.user.id if who.user else None
         await audit(db, request, "auth.login.failed", outcome="failure", user_id=user_id, method="magic_link")
     await db.commit()  # keep the spent try (and a spent token) even though this request fails

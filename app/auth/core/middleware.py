@@ -12,7 +12,7 @@ the database forgot, and its next visit would look like theft.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from litestar.datastructures import Cookie, MutableScopeHeaders
 from litestar.enums import ScopeType
@@ -27,23 +27,12 @@ from app.auth.core.toolkit import Security, security_of
 
 if TYPE_CHECKING:
     from litestar import Litestar, Request
-    from litestar.datastructures import State
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
-    from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from app.auth.core.db import RequestDBConfig
     from app.auth.core.models import UserSecurityColumns as User
 
 SKIP_PREFIXES = ("/static/", "/healthz")
-
-
-class RequestDBConfig(Protocol):
-    """What the middleware needs of the host's database wiring (`app.state.db_config`)."""
-
-    def provide_session(self, state: State, scope: Scope) -> AsyncSession:
-        """The request's own session (created on first use, closed when the response is sent)."""
-
-    def get_engine(self) -> AsyncEngine:
-        """The engine, for work that must commit on its own."""
 
 
 class AuthenticationMiddleware:
@@ -84,6 +73,11 @@ class AuthenticationMiddleware:
             outgoing.append(_expired(names.session, security))
         remembered = request.cookies.get(names.remember)
         if remembered:
+            if token:
+                # Give the request's connection back first: restoring commits on a session of its
+                # own, and a request must never hold one connection while waiting for another.
+                await db.commit()
+                await db.close()
             return await self._restore(request, remembered, security, db_config, outgoing)
         return None, None
 

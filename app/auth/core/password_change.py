@@ -8,8 +8,8 @@ from litestar import Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.core.audit_log import audit
+from app.auth.core.db import release_connection
 from app.auth.core.mail_tokens import Purpose, retire_tokens
-from app.auth.core.models import UserSecurityColumns
 from app.auth.core.notices import notify_password_changed
 from app.auth.core.remember_store import clear_remember_cookie, forget_user
 from app.auth.core.session_store import (
@@ -18,6 +18,7 @@ from app.auth.core.session_store import (
     mark_reauthenticated,
     set_session_cookie,
 )
+from app.auth.core.signin import PasswordProof
 from app.auth.core.toolkit import security_of
 
 
@@ -25,18 +26,20 @@ async def change_password(
     db: AsyncSession,
     request: Request[Any, Any, Any],
     response: Response[Any],
-    user: UserSecurityColumns,
+    proof: PasswordProof,
     new_password: str,
     *,
     sign_out_others: bool,
 ) -> None:
-    """Set a new password (the current one was already checked).
+    """Set a new password; `proof` (from `verify_current_password`) shows the current one was typed [7].
 
     Every remember-me token goes [26]: a browser that should stay signed in keeps its session,
     not a credential that outlives the password. Reset links die too [36].
     """
     security = security_of(request)
     current: CurrentSession = request.auth
+    user = proof.user
+    await release_connection(db)  # hashing is slow: hold no pool connection through it
     user.password_hash = await security.hasher.hash(new_password)
     user.password_changed_at = security.clock.now()
     ended = await end_other_sessions(db, user.id, keep=current.id) if sign_out_others else 0

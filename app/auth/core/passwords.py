@@ -17,6 +17,7 @@ time does not reveal which accounts exist.
 from __future__ import annotations
 
 import asyncio
+import math
 import secrets
 import threading
 import unicodedata
@@ -30,10 +31,12 @@ import bcrypt
 from argon2 import PasswordHasher as _Argon2
 from argon2 import Type
 from argon2.exceptions import InvalidHashError, VerificationError
+from litestar.exceptions import ServiceUnavailableException
 
 from app.auth.core.policy import Argon2Profile, SecurityPolicy
 
 __all__ = (
+    "HashingBusyError",
     "PasswordHasher",
     "PasswordProblem",
     "VerifyResult",
@@ -159,11 +162,29 @@ class VerifyResult:
     """It matched, and the stored hash should be replaced by a fresh argon2id one [2][3]."""
 
 
+class HashingBusyError(ServiceUnavailableException):
+    """Every hashing slot stayed taken for the longest wait: the client should retry shortly (503)."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(headers={"Retry-After": str(retry_after)})
+
+
 class PasswordHasher:
-    """Hashes and verifies passwords in worker threads, a bounded number at a time."""
+    """Hashes and verifies passwords in worker threads, a bounded number at a time.
+
+    Admission control: at most `max_concurrency` hashes run at once; a request waits at most
+    `max_wait` seconds for a slot and then gets `HashingBusyError` (503 with Retry-After), never a
+    stall. A burst of sign-ins therefore costs the app a fixed amount of CPU and memory (argon2id
+    takes 64 MiB per hash) and queues no deeper than its patience.
+    """
 
     def __init__(
-        self, profile: Argon2Profile, *, max_concurrency: int = 4, executor: Executor | None = None
+        self,
+        profile: Argon2Profile,
+        *,
+        max_concurrency: int = 4,
+        max_wait: float = 5.0,
+        executor: Executor | None = None,
     ) -> None:
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
@@ -174,6 +195,7 @@ class PasswordHasher:
             type=Type.ID,
         )
         self._max_concurrency = max_concurrency
+        self._max_wait = max_wait
         self._owns_executor = executor is None
         self._executor = executor or ThreadPoolExecutor(max_concurrency, thread_name_prefix="password-hash")
         self._semaphore: asyncio.Semaphore | None = None
@@ -183,7 +205,12 @@ class PasswordHasher:
     @classmethod
     def for_policy(cls, policy: SecurityPolicy, *, executor: Executor | None = None) -> PasswordHasher:
         """A hasher with the policy's argon2 profile and concurrency."""
-        return cls(policy.argon2, max_concurrency=policy.password_hashing_concurrency, executor=executor)
+        return cls(
+            policy.argon2,
+            max_concurrency=policy.password_hashing_concurrency,
+            max_wait=policy.password_hashing_max_wait.total_seconds(),
+            executor=executor,
+        )
 
     async def hash(self, password: str) -> str:
         """A new argon2id hash (PHC string) of the NFKC-normalized password."""
@@ -236,8 +263,15 @@ class PasswordHasher:
         if self._semaphore is None or self._semaphore_loop is not loop:
             # An asyncio semaphore belongs to one event loop; tests and some servers run several.
             self._semaphore, self._semaphore_loop = asyncio.Semaphore(self._max_concurrency), loop
-        async with self._semaphore:
+        semaphore = self._semaphore
+        try:
+            await asyncio.wait_for(semaphore.acquire(), self._max_wait)
+        except TimeoutError:
+            raise HashingBusyError(retry_after=max(1, math.ceil(self._max_wait))) from None
+        try:
             return await loop.run_in_executor(self._executor, work)
+        finally:
+            semaphore.release()
 
 
 def _bcrypt_matches(stored_hash: str, password: str) -> bool:

@@ -66,6 +66,7 @@ _CEILINGS: dict[str, int | timedelta] = {
     "emails_per_address_per_hour": 50,
     "emails_per_ip_per_hour": 500,
     "address_form_min_duration": timedelta(seconds=3),
+    "password_hashing_max_wait": timedelta(seconds=30),  # past this a client has given up anyway
 }
 """Upper bounds: past these a number no longer protects anything (or breaks a requirement)."""
 
@@ -83,6 +84,8 @@ class SecurityPolicy:
     """Most code points a password may have; longer ones get an error, never truncation [4]."""
     password_hashing_concurrency: int = 4
     """Hashes computed at once per process; more wait, so a burst of sign-ins cannot starve the app."""
+    password_hashing_max_wait: timedelta = timedelta(seconds=5)
+    """Longest a request waits for a hashing slot before it is answered 503 "busy, try again"."""
 
     # --- sign-in throttling and rate limits [11]-[13]
     login_free_failures: int = 5

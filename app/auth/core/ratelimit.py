@@ -21,7 +21,7 @@ import hashlib
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from app.auth.core.clock import Clock
 
@@ -76,10 +76,11 @@ class LimiterUnavailable(Exception):  # noqa: N818 (a fact, not an error kind: t
 class CounterStore(Protocol):
     """Where counters live. One method, and it must be atomic across every process of the app."""
 
-    async def hit(self, key: str, expires_at: datetime) -> int:
+    async def hit(self, key: str, expires_at: datetime, *, using: Any = None) -> int:
         """Add one to the counter under `key` (created at 0 if missing) and return the new count.
 
-        The store may forget the key once `expires_at` has passed.
+        The store may forget the key once `expires_at` has passed. `using` is what the caller
+        passed to `RateLimiter.hit` (a store in the database counts on that session).
         """
         ...
 
@@ -93,15 +94,18 @@ class RateLimiter:
         # A store that hangs would hold every auth request; past this many seconds it counts as down.
         self.timeout = timeout
 
-    async def hit(self, rule: Rule, subject: str) -> None:
-        """Count one hit by `subject` under `rule`; raise `RateLimitExceeded` once over the limit."""
+    async def hit(self, rule: Rule, subject: str, *, using: Any = None) -> None:
+        """Count one hit by `subject` under `rule`; raise `RateLimitExceeded` once over the limit.
+
+        `using` is handed to the store (the request's database session, for a store in the database).
+        """
         now = self.clock.now()
         window = int(rule.window.total_seconds())
         index = math.floor((now - _EPOCH).total_seconds()) // window
         window_end = _EPOCH + timedelta(seconds=(index + 1) * window)
         key = f"{rule.name}:{subject_digest(subject)}:{index}"
         try:
-            count = await asyncio.wait_for(self.store.hit(key, window_end), self.timeout)
+            count = await asyncio.wait_for(self.store.hit(key, window_end, using=using), self.timeout)
         except Exception as exc:
             raise LimiterUnavailable(f"rate-limit store failed for {rule.name}") from exc
         if count > rule.limit:

@@ -18,8 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.core.audit_log import audit
+from app.auth.core.db import release_connection
 from app.auth.core.identity import InvalidEmail, canonical_email
-from app.auth.core.mail_tokens import Purpose, issue_email_token, retire_tokens, spend_token
+from app.auth.core.mail_tokens import Purpose, find_live_token, issue_email_token, retire_tokens, spend_token
 from app.auth.core.models import UserSecurityColumns
 from app.auth.core.notices import notify_password_changed
 from app.auth.core.registration import may_mail
@@ -60,6 +61,12 @@ async def complete_reset(
 ) -> UserSecurityColumns | None:
     """Spend the link and set the password; None when the link is unknown, used, expired or stale."""
     security = security_of(request)
+    if await find_live_token(db, security, token, Purpose.RESET_PASSWORD) is None:
+        return None
+    # Hash before spending, with the connection back in the pool: hashing is slow, and a request
+    # holding a connection through it starves the others.
+    await release_connection(db)
+    new_hash = await security.hasher.hash(new_password)
     spent = await spend_token(db, security, token, Purpose.RESET_PASSWORD)
     if spent is None:
         return None
@@ -67,13 +74,13 @@ async def complete_reset(
     if user is None or not user.is_active or spent.email != user.email:
         return None  # the account was disabled, or its address changed since the link was sent
     now = security.clock.now()
-    user.password_hash = await security.hasher.hash(new_password)
+    user.password_hash = new_hash
     user.password_changed_at = now
     user.confirmed_at = user.confirmed_at or now  # the link proves the mailbox
     await end_all_sessions(db, user.id)
     await forget_user(db, user.id)
     await retire_tokens(db, security, user.id, *Purpose)
-    await request.app.state.throttles.clear(user.email_canonical)
+    await request.app.state.throttles.clear(db, user.email_canonical)
     notify_password_changed(db, request, user, how="reset")
     await audit(db, request, "auth.password_reset.completed", user_id=user.id)
     return user

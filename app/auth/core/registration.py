@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.core.audit_log import audit
+from app.auth.core.db import release_connection, request_session
 from app.auth.core.identity import InvalidEmail, canonical_email
 from app.auth.core.limits import UNAVAILABLE_RETRY_AFTER, client_address, enforce, limit_rules
 from app.auth.core.mail_tokens import (
@@ -50,11 +51,16 @@ class RegistrationClosedError(Exception):
 
 
 async def may_mail(request: Request[Any, Any, Any], canonical: str) -> bool:
-    """Whether another mail may go to this address this hour (over the limit: silently not sent [13])."""
+    """Whether another mail may go to this address this hour (over the limit: silently not sent [13]).
+
+    Both counts commit the request's work so far (see `enforce`): call it before the flow writes.
+    """
     rules = limit_rules(request.app)
     await enforce(request, rules.emails_per_ip, client_address(request))
     try:
-        await request.app.state.limiter.hit(rules.emails_per_address, canonical)
+        await request.app.state.limiter.hit(
+            rules.emails_per_address, canonical, using=request_session(request)
+        )
     except RateLimitExceeded:
         return False
     except LimiterUnavailable as exc:  # fail closed, like every other limit
@@ -81,10 +87,13 @@ async def register(
         raise RegistrationClosedError(email)
     canonical = canonical_email(email)
     pending = new_pending(email)
-    # Hash in every branch, so the answer takes as long for a taken address as for a new one.
+    # Count the mail first (it commits, see `enforce`), then hash in every branch, so the answer
+    # takes as long for a taken address as for a new one; with no connection held, as hashing is slow.
+    allowed = await may_mail(request, canonical)
+    await release_connection(db)
     password_hash = await security.hasher.hash(password)
     user = await _user_for_registration(db, request, email, canonical, extra or {})
-    if not await may_mail(request, canonical):
+    if not allowed:
         return pending
     if user.confirmed_at is None:
         await send_confirmation(db, request, user, email, pending, password_hash)
@@ -229,7 +238,7 @@ async def confirm_with_code(
     security = security_of(request)
     canonical = _canonical_or_none(pending.email) if pending else None
     if canonical is not None:
-        state = await request.app.state.throttles.state(canonical)
+        state = await request.app.state.throttles.state(db, canonical)
         decision = decide(state, security.clock.now(), security.policy)
         if not decision.allowed:
             wait = decision.retry_after
@@ -245,10 +254,10 @@ async def confirm_with_code(
     )
     if check.outcome is CodeOutcome.ACCEPTED and check.token is not None:
         if canonical is not None:
-            await request.app.state.throttles.clear(canonical)
+            await request.app.state.throttles.clear(db, canonical)
         return CodeAttempt(await confirm_address(db, request, check.token, same_browser=True), None)
     if check.outcome is CodeOutcome.WRONG and canonical is not None:
-        await request.app.state.throttles.record_failure(canonical)
+        await request.app.state.throttles.record_failure(db, canonical)
     await db.commit()  # keep the spent try even though this request fails
     if check.outcome is CodeOutcome.WRONG and check.tries_left > 0:
         tries = "1 try" if check.tries_left == 1 else f"{check.tries_left} tries"

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.core.adapter import SecondFactorChallenge
 from app.auth.core.audit_log import audit
+from app.auth.core.db import release_connection
 from app.auth.core.identity import InvalidEmail, canonical_email
 from app.auth.core.mail_tokens import Purpose, retire_tokens
 from app.auth.core.models import UserSecurityColumns
@@ -88,7 +89,7 @@ async def check_throttle(db: AsyncSession, request: Request[Any, Any, Any], who:
     if who.canonical is None:
         return
     security = security_of(request)
-    state = await request.app.state.throttles.state(who.canonical)
+    state = await request.app.state.throttles.state(db, who.canonical)
     decision = decide(state, security.clock.now(), security.policy)
     if not decision.allowed:
         user_id = who.user.id if who.user else None
@@ -117,13 +118,14 @@ async def check_password(
     user = who.user
     usable = user is not None and user.is_active and user.confirmed_at is not None
     stored = user.password_hash if usable and user is not None else None
+    await release_connection(db)  # hashing is slow: hold no pool connection through it
     result = await security.hasher.verify(stored, password)
     if not result.ok or user is None or stored is None:
         await _record_failure(db, request, who, failure_action)
         raise InvalidCredentialsError()
     if result.needs_rehash:
         user.password_hash = await security.hasher.hash(password)
-    await request.app.state.throttles.clear(who.canonical)
+    await request.app.state.throttles.clear(db, who.canonical)
     return user
 
 
@@ -131,7 +133,7 @@ async def _record_failure(
     db: AsyncSession, request: Request[Any, Any, Any], who: Identified, action: str
 ) -> None:
     if who.canonical is not None:
-        await request.app.state.throttles.record_failure(who.canonical)
+        await request.app.state.throttles.record_failure(db, who.canonical)
     await audit(db, request, action, outcome="failure", user_id=who.user.id if who.user else None)
     await db.commit()  # the failure is recorded even though this request fails
 
@@ -145,13 +147,20 @@ async def authenticate(
     return await check_password(db, request, who, password)
 
 
+@dataclass(frozen=True)
+class PasswordProof:
+    """The signed-in user just typed their current password; flows that need that take this value."""
+
+    user: UserSecurityColumns
+
+
 async def verify_current_password(
     db: AsyncSession, request: Request[Any, Any, Any], password: str, *, failure_action: str
-) -> UserSecurityColumns:
+) -> PasswordProof:
     """The signed-in user typed their password again (sudo, password change): throttled like sign-in."""
     who = await identify(db, request, request.user.email)
     await check_throttle(db, request, who)
-    return await check_password(db, request, who, password, failure_action=failure_action)
+    return PasswordProof(await check_password(db, request, who, password, failure_action=failure_action))
 
 
 async def sign_user_in(

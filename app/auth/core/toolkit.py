@@ -122,7 +122,7 @@ def make_security(
     return Security(
         policy=policy,
         clock=clock or SystemClock(),
-        hasher=PasswordHasher(policy.argon2, max_concurrency=policy.password_hashing_concurrency),
+        hasher=PasswordHasher.for_policy(policy),
         code_key=derive_key(secret, "gatehouse/codes/v1"),
         throttle_key=derive_key(secret, "gatehouse/login-throttle/v1"),
         cookie_key=derive_key(secret, "gatehouse/signed-cookies/v1"),

@@ -133,16 +133,17 @@ class SettingsController(Controller):
             email=user.email,
             app_name=request.app.state.settings.app_name,
         )
+        proof = None
         if not form.errors:
             try:
-                await verify_current_password(
+                proof = await verify_current_password(
                     db_session, request, form.current, failure_action="account.password_change.failed"
                 )
             except ThrottledError as exc:
                 raise TooManyRequestsException(headers={"Retry-After": str(exc.retry_after)}) from exc
             except InvalidCredentialsError:
                 form.errors["current_password"] = "That is not your current password."  # noqa: S105
-        if form.errors:
+        if form.errors or proof is None:
             return render(
                 request,
                 "settings/password.html",
@@ -155,6 +156,6 @@ class SettingsController(Controller):
         flash(request, "Password changed.", "success")  # before see_other(), which carries it
         response = see_other(request, "/settings/password")
         await change_password(
-            db_session, request, response, user, form.new, sign_out_others=form.sign_out_others
+            db_session, request, response, proof, form.new, sign_out_others=form.sign_out_others
         )
         return response

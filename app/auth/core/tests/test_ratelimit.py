@@ -20,19 +20,19 @@ class MemoryCounterStore:
         self.counts: dict[str, int] = {}
         self.expiries: dict[str, datetime] = {}
 
-    async def hit(self, key: str, expires_at: datetime) -> int:
+    async def hit(self, key: str, expires_at: datetime, *, using: object = None) -> int:
         self.counts[key] = self.counts.get(key, 0) + 1
         self.expiries[key] = expires_at
         return self.counts[key]
 
 
 class BrokenStore:
-    async def hit(self, key: str, expires_at: datetime) -> int:
+    async def hit(self, key: str, expires_at: datetime, *, using: object = None) -> int:
         raise ConnectionRefusedError("store is down")
 
 
 class HangingStore:
-    async def hit(self, key: str, expires_at: datetime) -> int:
+    async def hit(self, key: str, expires_at: datetime, *, using: object = None) -> int:
         await asyncio.Event().wait()
         raise AssertionError("unreachable")
 

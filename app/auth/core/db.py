@@ -1,0 +1,49 @@
+"""How core code reaches the request's database session, and gives its connection back early.
+
+The host's database wiring (`app.state.db_config`) creates one session per request, commits it
+before the response and closes it. Core code uses that same session for everything a request does
+(session resume, throttles, rate-limit counters, audit), so a request never holds one pool
+connection while waiting for a second: under a burst of sign-ins, requests doing that would take
+every connection and wait forever for one more.
+
+Slow work (hashing a password) must not hold a connection either: `release_connection` commits
+what the request has done so far, which hands the connection back to the pool; the session takes
+a connection again on its next statement.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from litestar.connection import ASGIConnection
+    from litestar.datastructures import State
+    from litestar.types import Scope
+    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+__all__ = ("DB_STATE_KEY", "RequestDBConfig", "release_connection", "request_session")
+
+DB_STATE_KEY = "db_config"
+"""Where the host keeps its database wiring on `app.state`."""
+
+
+class RequestDBConfig(Protocol):
+    """What the core needs of the host's database wiring."""
+
+    def provide_session(self, state: State, scope: Scope) -> AsyncSession:
+        """The request's own session (created on first use, closed when the response is sent)."""
+
+    def get_engine(self) -> AsyncEngine:
+        """The engine, for work outside any request (startup, jobs)."""
+
+
+def request_session(connection: ASGIConnection[Any, Any, Any, Any]) -> AsyncSession:
+    """The session of this request (the same object the route handler gets)."""
+    config: RequestDBConfig = connection.app.state[DB_STATE_KEY]
+    return config.provide_session(connection.app.state, connection.scope)
+
+
+async def release_connection(db: AsyncSession) -> None:
+    """Commit the work so far and return the connection to the pool (before hashing, say)."""
+    if db.in_transaction():
+        await db.commit()
