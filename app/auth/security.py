@@ -36,4 +36,6 @@ def build_security(settings: Settings, clock: Clock | None = None) -> Security:
         ratelimit_redis_url=settings.ratelimit_redis_url,
         # Apps sharing one Redis already need distinct queue names; the counters follow them.
         ratelimit_prefix=f"{settings.saq_queue_name}:ratelimit:",
+        # Loaded with the session on every request, so pages can greet the user without a query.
+        current_user_columns=("display_name", "created_at"),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import timedelta
 from http.cookies import SimpleCookie
 
@@ -353,32 +354,76 @@ async def test_every_cookie_has_the_production_flags(
 # --- cost of an authenticated page
 
 
-async def test_an_authenticated_page_costs_at_most_two_database_round_trips(
+@dataclass
+class Cost:
+    """What one request cost the database: statements run, pool connections taken, most at once."""
+
+    statements: list[str] = field(default_factory=list)
+    checkouts: int = 0
+    most_at_once: int = 0
+    _open: int = 0
+
+
+async def cost_of(app: Litestar, web: WebClient, path: str) -> tuple[int, Cost]:
+    """Load `path` once (after a warm-up) and measure what it cost."""
+    await web.get(path)  # warm up: pool connection, prepared statements
+    engine = app.state.db_config.get_engine().sync_engine
+    cost = Cost()
+
+    def on_statement(conn: object, cursor: object, statement: str, *args: object) -> None:
+        cost.statements.append(statement)
+
+    def on_checkout(*_: object) -> None:
+        cost.checkouts += 1
+        cost._open += 1
+        cost.most_at_once = max(cost.most_at_once, cost._open)
+
+    def on_checkin(*_: object) -> None:
+        cost._open -= 1
+
+    listeners = (
+        (engine, "before_cursor_execute", on_statement),
+        (engine.pool, "checkout", on_checkout),
+        (engine.pool, "checkin", on_checkin),
+    )
+    for target, name, listener in listeners:
+        event.listen(target, name, listener)
+    try:
+        response = await web.get(path)
+    finally:
+        for target, name, listener in listeners:
+            event.remove(target, name, listener)
+    return response.status_code, cost
+
+
+async def test_an_authenticated_page_costs_one_statement_on_one_connection(
     accounts: Accounts, web: WebClient, app: Litestar
 ) -> None:
     await accounts.create()
     await accounts.login(web)
-    await web.get("/settings/sessions")  # warm up: pool connection, prepared statements
-    engine = app.state.db_config.get_engine().sync_engine
-    statements: list[str] = []
+    status, cost = await cost_of(app, web, "/settings/profile")
+    assert status == 200
+    assert len(cost.statements) == 1, cost.statements
+    assert cost.most_at_once == 1
+    [resume] = cost.statements
+    assert "JOIN users" in resume, "session and user come back in one query"
+    # Only what a request uses: never the password hash itself, nor whole rows.
+    assert "users.password_hash IS NOT NULL" in resume
+    assert "users.password_hash," not in resume
+    assert "auth_sessions.user_agent" not in resume
 
-    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
-        statements.append(statement)
 
-    def count_begin(conn: object) -> None:
-        statements.append("BEGIN")
-
-    event.listen(engine, "before_cursor_execute", count)
-    event.listen(engine, "begin", count_begin)
-    try:
-        response = await web.get("/settings/sessions")
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-        event.remove(engine, "begin", count_begin)
-    assert response.status_code == 200
-    real = [s for s in statements if s != "BEGIN"]
-    assert len(real) <= 2, statements
-    assert "JOIN users" in real[0], "session and user come back in one query"
+async def test_the_sessions_page_adds_one_statement_however_many_sessions(
+    accounts: Accounts, web: WebClient, app: Litestar
+) -> None:
+    await accounts.create()
+    for _ in range(4):
+        await accounts.login(web.other_browser())
+    await accounts.login(web)
+    status, cost = await cost_of(app, web, "/settings/sessions")
+    assert status == 200
+    assert len(cost.statements) == 2, cost.statements  # resume, then the list: no query per session
+    assert cost.most_at_once == 1
 
 
 async def test_signing_out_a_remembered_browser_also_forgets_it(

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.core.audit_log import audit
 from app.auth.core.remember import RememberVerdict
 from app.auth.core.remember_store import restore
-from app.auth.core.session_store import CurrentSession, begin_session, resume_session
+from app.auth.core.session_store import CurrentSession, CurrentUser, begin_session, resume_session
 from app.auth.core.sessions import SessionKind
 from app.auth.core.toolkit import Security, security_of
 
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
     from app.auth.core.db import RequestDBConfig
-    from app.auth.core.models import UserSecurityColumns as User
 
 SKIP_PREFIXES = ("/static/", "/healthz")
 
@@ -62,7 +61,7 @@ class AuthenticationMiddleware:
         security: Security,
         db_config: RequestDBConfig,
         outgoing: list[Cookie],
-    ) -> tuple[CurrentSession | None, User | None]:
+    ) -> tuple[CurrentSession | None, CurrentUser | None]:
         names = security.cookies
         token = request.cookies.get(names.session)
         if token:
@@ -88,7 +87,7 @@ class AuthenticationMiddleware:
         security: Security,
         db_config: RequestDBConfig,
         outgoing: list[Cookie],
-    ) -> tuple[CurrentSession | None, User | None]:
+    ) -> tuple[CurrentSession | None, CurrentUser | None]:
         names = security.cookies
         async with AsyncSession(db_config.get_engine(), expire_on_commit=False) as db:
             restored = await restore(db, cookie, security)

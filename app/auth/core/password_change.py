@@ -15,6 +15,7 @@ from app.auth.core.remember_store import clear_remember_cookie, forget_user
 from app.auth.core.session_store import (
     CurrentSession,
     end_other_sessions,
+    load_account,
     mark_reauthenticated,
     set_session_cookie,
 )
@@ -54,3 +55,21 @@ async def change_password(
     set_session_cookie(response, rotated.token, security)
     notify_password_changed(db, request, user, how="changed")
     await audit(db, request, "account.password.changed", user_id=user.id, others_signed_out=ended)
+
+
+async def set_first_password(db: AsyncSession, request: Request[Any, Any, Any], new_password: str) -> bool:
+    """Give an account without a password its first one; False (nothing changed) when it has one.
+
+    An account has no password after its address was confirmed from a browser other than the one
+    that registered (the registering browser's choice is discarded [34]). The signed-in owner of
+    the proven mailbox chooses one here.
+    """
+    security = security_of(request)
+    user = await load_account(db, security, request.user)
+    if user.password_hash is not None:
+        return False
+    await release_connection(db)  # hashing is slow: hold no pool connection through it
+    user.password_hash = await security.hasher.hash(new_password)
+    user.password_changed_at = security.clock.now()
+    await audit(db, request, "account.password.chosen", user_id=user.id)
+    return True

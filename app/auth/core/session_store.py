@@ -7,13 +7,14 @@ so an authenticated page costs a single round trip before the page's own query.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from litestar import Request, Response
-from sqlalchemy import ColumnElement, delete, select, update
+from sqlalchemy import ColumnElement, Executable, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.core.cookies import expire_cookie, set_cookie
@@ -40,7 +41,26 @@ class CurrentSession:
     kind: str
     created_at: datetime
     authenticated_at: datetime | None
-    token_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentUser:
+    """The signed-in user of this request (`request.user`): the few values pages need, read-only.
+
+    `extra` holds the host's own columns named in `Security.current_user_columns` (such as
+    `display_name`); they read as attributes too (`request.user.display_name`).
+    """
+
+    id: UUID
+    email: str
+    has_password: bool
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.extra[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 async def begin_session(
@@ -87,34 +107,67 @@ async def _evict_oldest(db: AsyncSession, user_id: UUID, keep: int) -> None:
 
 async def resume_session(
     db: AsyncSession, token: str, security: Security
-) -> tuple[CurrentSession, UserSecurityColumns] | None:
-    """The live session for a cookie token and its (active) user; expired rows are deleted."""
+) -> tuple[CurrentSession, CurrentUser] | None:
+    """The live session for a cookie token and its (active) user; expired rows are deleted.
+
+    One statement, built once (`_resume_statement`), reading only the columns a request uses; the
+    user comes back as an immutable `CurrentUser`, not an ORM object. A flow that changes the
+    account loads the row itself (`load_account`).
+    """
     now = security.clock.now()
-    digest = token_digest(token)
-    row = (
-        await db.execute(
-            select(AuthSession, security.users)
-            .join(security.users, security.users.id == AuthSession.user_id)
-            .where(AuthSession.token_hash == digest)
-        )
-    ).first()
+    row = (await db.execute(_resume_statement(security), {"digest": token_digest(token)})).first()
     if row is None:
         return None
-    session, user = row
-    times = SessionTimes(session.last_seen_at, session.expires_at, session.authenticated_at)
-    if not is_live(times, now, security.policy) or not user.is_active:
-        await db.execute(delete(AuthSession).where(AuthSession.id == session.id))
+    times = SessionTimes(row.last_seen_at, row.expires_at, row.authenticated_at)
+    if not is_live(times, now, security.policy) or not row.is_active:
+        await db.execute(delete(AuthSession).where(AuthSession.id == row.session_id))
         return None
     if needs_touch(times, now, security.policy):
-        await db.execute(update(AuthSession).where(AuthSession.id == session.id).values(last_seen_at=now))
+        await db.execute(update(AuthSession).where(AuthSession.id == row.session_id).values(last_seen_at=now))
     current = CurrentSession(
-        id=session.id,
-        kind=session.kind,
-        created_at=session.created_at,
-        authenticated_at=session.authenticated_at,
-        token_hash=session.token_hash,
+        id=row.session_id,
+        kind=row.kind,
+        created_at=row.session_created_at,
+        authenticated_at=row.authenticated_at,
     )
+    extra = {name: getattr(row, name) for name in security.current_user_columns}
+    user = CurrentUser(id=row.user_id, email=row.email, has_password=row.has_password, extra=extra)
     return current, user
+
+
+def _resume_statement(security: Security) -> Executable:
+    """The resume query for this deployment's user model, built on first use and kept."""
+    cached: Executable | None = security.extra.get(_RESUME_KEY)
+    if cached is None:
+        users = security.users
+        host_columns = [getattr(users, name) for name in security.current_user_columns]
+        cached = (
+            select(
+                AuthSession.id.label("session_id"),
+                AuthSession.kind,
+                AuthSession.created_at.label("session_created_at"),
+                AuthSession.last_seen_at,
+                AuthSession.expires_at,
+                AuthSession.authenticated_at,
+                users.id.label("user_id"),
+                users.email,
+                users.is_active,
+                users.password_hash.is_not(None).label("has_password"),
+                *host_columns,
+            )
+            .join(users, users.id == AuthSession.user_id)
+            .where(AuthSession.token_hash == bindparam("digest"))
+        )
+        security.extra[_RESUME_KEY] = cached
+    return cached
+
+
+_RESUME_KEY = "session_store.resume_statement"
+
+
+async def load_account(db: AsyncSession, security: Security, user: CurrentUser) -> UserSecurityColumns:
+    """The signed-in user's row, for a flow that changes the account (one more statement)."""
+    return await db.get_one(security.users, user.id)
 
 
 async def list_sessions(db: AsyncSession, user_id: UUID, security: Security) -> list[AuthSession]:

@@ -76,8 +76,10 @@ class Security:
     """Rate-limit counters in this Redis; in PostgreSQL when None."""
     ratelimit_prefix: str = "gatehouse:ratelimit:"
     """Key prefix of the counters in Redis (apps sharing one Redis need distinct prefixes)."""
+    current_user_columns: tuple[str, ...] = ()
+    """Host columns of `users` every request loads with the session (`request.user.<name>`)."""
     extra: dict[str, Any] = field(default_factory=dict)
-    """Room for host values that core code passes through untouched."""
+    """Values core code builds once and keeps (prepared statements, ...)."""
 
     def link(self, page: str, token: str | None = None) -> str:
         """An absolute link to a named page of the host (`AccountAdapter.PAGES`), for a mail."""
@@ -117,6 +119,7 @@ def make_security(
     trusted_proxies: Sequence[str] = (),
     ratelimit_redis_url: str | None = None,
     ratelimit_prefix: str = "gatehouse:ratelimit:",
+    current_user_columns: Sequence[str] = (),
 ) -> Security:
     """The toolkit for one deployment; keys are derived from `secret`, one per purpose."""
     return Security(
@@ -134,6 +137,7 @@ def make_security(
         trusted_proxies=tuple(trusted_proxies),
         ratelimit_redis_url=ratelimit_redis_url,
         ratelimit_prefix=ratelimit_prefix,
+        current_user_columns=tuple(current_user_columns),
     )
 
 

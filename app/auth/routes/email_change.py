@@ -16,12 +16,12 @@ from app.auth.core.email_change import (
     request_change,
 )
 from app.auth.core.guards import requires_sudo, requires_user
+from app.auth.core.identity import canonical_email
 from app.auth.core.limits import limit_posts_per_ip
 from app.auth.core.pacing import paced
 from app.auth.core.remember_store import clear_remember_cookie
 from app.auth.core.toolkit import Security
 from app.auth.forms import NewAddressForm
-from app.auth.models import User
 from app.auth.routes.common import (
     NO_STORE,
     TOKEN_PAGE_HEADERS,
@@ -53,8 +53,8 @@ class EmailChangeController(Controller):
         self, request: Request[Any, Any, Any], db_session: DBSession, data: FormData
     ) -> Response[Any]:
         """Validate; then the same answer whether or not the new address belongs to another account."""
-        user: User = request.user
-        form = NewAddressForm.parse(data, current_canonical=user.email_canonical)
+        user = request.user
+        form = NewAddressForm.parse(data, current_canonical=canonical_email(user.email))
         if form.errors:
             return await self._page(
                 request, db_session, form, fragment="settings/_email_form.html", status=422

@@ -14,6 +14,7 @@ from app.auth.core.limits import client_address, enforce, limit_posts_per_ip, li
 from app.auth.core.mail_tokens import Purpose, browser_digest, find_live_token, spend_token
 from app.auth.core.models import UserSecurityColumns
 from app.auth.core.pacing import paced
+from app.auth.core.password_change import set_first_password
 from app.auth.core.pending import clear_pending_cookie, read_pending, set_pending_cookie
 from app.auth.core.registration import (
     RegistrationClosedError,
@@ -25,7 +26,6 @@ from app.auth.core.registration import (
 from app.auth.core.sessions import SessionKind
 from app.auth.core.toolkit import Security
 from app.auth.forms import CodeForm, PasswordForm, RegistrationForm, password_problems
-from app.auth.models import User
 from app.auth.routes.common import (
     NO_STORE,
     TOKEN_PAGE_HEADERS,
@@ -199,7 +199,7 @@ class RegistrationController(Controller):
     @get("/welcome/password", name="choose_password", guards=[requires_user])
     async def choose_password(self, request: Request[Any, Any, Any]) -> Response[Any]:
         """Choose a password after confirming from a device other than the one that registered."""
-        if request.user.password_hash is not None:
+        if request.user.has_password:
             return see_other(request, "/settings")
         return render(request, "auth/choose_password.html", form=PasswordForm(), headers=NO_STORE)
 
@@ -209,8 +209,8 @@ class RegistrationController(Controller):
     ) -> Response[Any]:
         """Set the first password of an account that has none."""
         security: Security = request.app.state.security
-        user: User = request.user
-        if user.password_hash is not None:
+        user = request.user
+        if user.has_password:
             return see_other(request, "/settings")
         form = PasswordForm.parse(
             data, policy=security.policy, email=user.email, app_name=request.app.state.settings.app_name
@@ -224,7 +224,6 @@ class RegistrationController(Controller):
                 status=422,
                 headers=NO_STORE,
             )
-        user.password_hash = await security.hasher.hash(form.password)
-        user.password_changed_at = security.clock.now()
-        flash(request, "Password saved. You are all set.", "success")
+        if await set_first_password(db_session, request, form.password):
+            flash(request, "Password saved. You are all set.", "success")
         return see_other(request, "/settings")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -10,12 +11,18 @@ from litestar.concurrency import sync_to_thread
 from litestar.exceptions import NotFoundException, TooManyRequestsException
 from litestar.params import FromPath
 from litestar.response import Template
+from sqlalchemy import select
 
 from app.auth.core.audit_log import audit
 from app.auth.core.guards import requires_sudo, requires_user
 from app.auth.core.limits import limit_posts_per_ip
 from app.auth.core.password_change import change_password
-from app.auth.core.session_store import CurrentSession, end_other_sessions, end_session, list_sessions
+from app.auth.core.session_store import (
+    CurrentSession,
+    end_other_sessions,
+    end_session,
+    list_sessions,
+)
 from app.auth.core.sessions import sudo_remaining
 from app.auth.core.signin import InvalidCredentialsError, ThrottledError, verify_current_password
 from app.auth.core.toolkit import Security
@@ -61,7 +68,7 @@ class SettingsController(Controller):
                 status=422,
                 headers=NO_STORE,
             )
-        user: User = request.user
+        user = await db_session.get_one(User, request.user.id)
         user.display_name = form.display_name
         await audit(db_session, request, "account.profile.updated", user_id=user.id)
         flash(request, "Profile saved.", "success")
@@ -111,12 +118,17 @@ class SettingsController(Controller):
         return see_other(request, "/settings/sessions")
 
     @get("/password", name="settings_password")
-    async def password(self, request: Request[Any, Any, Any]) -> Response[Any]:
+    async def password(self, request: Request[Any, Any, Any], db_session: DBSession) -> Response[Any]:
         """Change the password (accounts without one choose their first one elsewhere)."""
-        if request.user.password_hash is None:
+        if not request.user.has_password:
             return see_other(request, "/welcome/password")
         return render(
-            request, "settings/password.html", form=PasswordChangeForm(), section="password", headers=NO_STORE
+            request,
+            "settings/password.html",
+            form=PasswordChangeForm(),
+            section="password",
+            password_changed_at=await _password_changed_at(db_session, request),
+            headers=NO_STORE,
         )
 
     @post("/password", name="settings_password_submit", guards=[limit_posts_per_ip])
@@ -125,7 +137,7 @@ class SettingsController(Controller):
     ) -> Response[Any]:
         """Needs the current password; signs out other devices unless asked not to."""
         security: Security = request.app.state.security
-        user: User = request.user
+        user = request.user
         form = await sync_to_thread(
             PasswordChangeForm.parse,
             data,
@@ -150,6 +162,7 @@ class SettingsController(Controller):
                 fragment="settings/_password_form.html",
                 form=form,
                 section="password",
+                password_changed_at=await _password_changed_at(db_session, request),
                 status=422,
                 headers=NO_STORE,
             )
@@ -159,3 +172,8 @@ class SettingsController(Controller):
             db_session, request, response, proof, form.new, sign_out_others=form.sign_out_others
         )
         return response
+
+
+async def _password_changed_at(db: DBSession, request: Request[Any, Any, Any]) -> datetime | None:
+    """When the password last changed (shown on its page only, so not loaded with every request)."""
+    return await db.scalar(select(User.password_changed_at).where(User.id == request.user.id))
