@@ -123,7 +123,9 @@ def _commit_before_reply(
         if message["type"] == "http.response.start":
             try:
                 if 200 <= message["status"] < 400:
-                    await session.commit()
+                    # A read-only request's session autocommits: each statement already stood alone.
+                    if scope.get("method") not in READ_ONLY_METHODS:
+                        await session.commit()
                     if after_commit is not None:
                         await after_commit(session, scope)
                 else:

@@ -19,19 +19,20 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from litestar.exceptions import TooManyRequestsException
+from litestar.exceptions import ServiceUnavailableException, TooManyRequestsException
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from app.auth.core.clock import Clock
 from app.auth.core.db import request_session
 from app.auth.core.models import LoginThrottle, RateLimitCounter
 from app.auth.core.net import client_ip
 from app.auth.core.policy import DEFAULT_POLICY, SecurityPolicy
-from app.auth.core.ratelimit import LimiterUnavailable, RateLimiter, RateLimitExceeded, Rule
+from app.auth.core.ratelimit import LimiterUnavailable, RateLimiter, RateLimitExceeded, Rule, StoreBusy
 from app.auth.core.throttle import ThrottleDecision, ThrottleState, after_failure, decide, throttle_key
 from app.auth.core.toolkit import Security, security_of
 
@@ -76,6 +77,9 @@ AUTH_POST_PER_IP = _DEFAULT_RULES.auth_post
 EMAILS_PER_ADDRESS = _DEFAULT_RULES.emails_per_address
 EMAILS_PER_IP = _DEFAULT_RULES.emails_per_ip
 
+BUSY_RETRY_AFTER = 2
+"""Seconds a client is told to wait when no database connection came free in time."""
+
 UNAVAILABLE_RETRY_AFTER = 60
 """Seconds a client is told to wait when the counter store is down (we refuse rather than guess)."""
 
@@ -104,7 +108,10 @@ class PostgresCounterStore:
             .returning(RateLimitCounter.count)
         )
         if using is not None:
-            count = int((await using.execute(statement)).scalar_one())
+            try:
+                count = int((await using.execute(statement)).scalar_one())
+            except PoolTimeoutError as exc:  # every connection busy: the app's 503, not a refusal
+                raise StoreBusy() from exc
             await using.commit()
             return count
         async with self.engine.begin() as conn:
@@ -242,12 +249,23 @@ async def enforce(connection: ASGIConnection[Any, Any, Any, Any], rule: Rule, su
     The count is committed at once on the request's session, so it stands even when the request
     fails later. That commits what the request did before, too: count before a flow writes.
     """
-    limiter: RateLimiter = connection.app.state.limiter
     try:
-        await limiter.hit(rule, subject, using=request_session(connection))
+        await count_hit(connection, rule, subject)
     except RateLimitExceeded as exc:
         log.warning("ratelimit.exceeded", rule=rule.name, retry_after=exc.retry_after)
         raise TooManyRequestsException(headers={"Retry-After": str(exc.retry_after)}) from exc
+
+
+async def count_hit(connection: ASGIConnection[Any, Any, Any, Any], rule: Rule, subject: str) -> None:
+    """Like `enforce`, but an exceeded limit raises `RateLimitExceeded` for the caller to handle.
+
+    A store that cannot count answers 429 (fail closed); one with no free connection right now, 503.
+    """
+    limiter: RateLimiter = connection.app.state.limiter
+    try:
+        await limiter.hit(rule, subject, using=request_session(connection))
+    except StoreBusy as exc:
+        raise ServiceUnavailableException(headers={"Retry-After": str(BUSY_RETRY_AFTER)}) from exc
     except LimiterUnavailable as exc:
         # Fail closed: without a count we cannot tell a user from a botnet, so nobody gets in.
         log.error("ratelimit.unavailable", rule=rule.name, exc_info=True)

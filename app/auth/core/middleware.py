@@ -28,6 +28,7 @@ from app.auth.core.toolkit import Security, security_of
 if TYPE_CHECKING:
     from litestar import Litestar, Request
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
     from app.auth.core.db import RequestDBConfig
 
@@ -65,18 +66,15 @@ class AuthenticationMiddleware:
         names = security.cookies
         token = request.cookies.get(names.session)
         if token:
-            db = db_config.provide_session(request.app.state, request.scope)
-            resumed = await resume_session(db, token, security)
+            # A connection of its own, given back before the handler runs: the request never
+            # holds two at once, and a page that needs no query of its own costs one statement.
+            async with _autocommit_engine(db_config, security).connect() as conn:
+                resumed = await resume_session(conn, token, security)
             if resumed is not None:
                 return resumed
             outgoing.append(_expired(names.session, security))
         remembered = request.cookies.get(names.remember)
         if remembered:
-            if token:
-                # Give the request's connection back first: restoring commits on a session of its
-                # own, and a request must never hold one connection while waiting for another.
-                await db.commit()
-                await db.close()
             return await self._restore(request, remembered, security, db_config, outgoing)
         return None, None
 
@@ -113,10 +111,22 @@ class AuthenticationMiddleware:
         if restored.new_cookie:
             max_age = int(security.policy.remember_me_lifetime.total_seconds())
             outgoing.append(_cookie(names.remember, restored.new_cookie, security, max_age=max_age))
-        # Load the session the normal way so the rest of the request sees the same objects.
-        request_db = db_config.provide_session(request.app.state, request.scope)
-        resumed = await resume_session(request_db, new.token, security)
+        # Load the session the normal way so the rest of the request sees the same values.
+        async with _autocommit_engine(db_config, security).connect() as conn:
+            resumed = await resume_session(conn, new.token, security)
         return resumed if resumed is not None else (None, None)
+
+
+def _autocommit_engine(db_config: RequestDBConfig, security: Security) -> AsyncEngine:
+    """The app's engine, each statement its own transaction (made once, kept on the toolkit)."""
+    engine: AsyncEngine | None = security.extra.get(_AUTOCOMMIT_KEY)
+    if engine is None:
+        engine = db_config.get_engine().execution_options(isolation_level="AUTOCOMMIT")
+        security.extra[_AUTOCOMMIT_KEY] = engine
+    return engine
+
+
+_AUTOCOMMIT_KEY = "middleware.autocommit_engine"
 
 
 def _cookie(name: str, value: str, security: Security, max_age: int | None = None) -> Cookie:

@@ -73,6 +73,10 @@ class LimiterUnavailable(Exception):  # noqa: N818 (a fact, not an error kind: t
     """The counter store failed or did not answer in time; callers refuse the request (fail closed)."""
 
 
+class StoreBusy(Exception):  # noqa: N818 (a fact, not an error kind)
+    """The store works but had no capacity just now (no free database connection): retry shortly."""
+
+
 class CounterStore(Protocol):
     """Where counters live. One method, and it must be atomic across every process of the app."""
 
@@ -106,6 +110,8 @@ class RateLimiter:
         key = f"{rule.name}:{subject_digest(subject)}:{index}"
         try:
             count = await asyncio.wait_for(self.store.hit(key, window_end, using=using), self.timeout)
+        except StoreBusy:
+            raise  # healthy, only out of capacity for a moment: "try again shortly", not "refused"
         except Exception as exc:
             raise LimiterUnavailable(f"rate-limit store failed for {rule.name}") from exc
         if count > rule.limit:

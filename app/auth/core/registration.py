@@ -19,15 +19,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request
-from litestar.exceptions import TooManyRequestsException
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.core.audit_log import audit
-from app.auth.core.db import release_connection, request_session
+from app.auth.core.db import release_connection
 from app.auth.core.identity import InvalidEmail, canonical_email
-from app.auth.core.limits import UNAVAILABLE_RETRY_AFTER, client_address, enforce, limit_rules
+from app.auth.core.limits import client_address, count_hit, enforce, limit_rules
 from app.auth.core.mail_tokens import (
     CodeOutcome,
     Purpose,
@@ -39,7 +38,7 @@ from app.auth.core.mail_tokens import (
 from app.auth.core.models import EmailToken, UserSecurityColumns
 from app.auth.core.notices import account_links
 from app.auth.core.pending import Pending, new_pending
-from app.auth.core.ratelimit import LimiterUnavailable, RateLimitExceeded
+from app.auth.core.ratelimit import RateLimitExceeded
 from app.auth.core.remember_store import forget_user
 from app.auth.core.session_store import end_all_sessions
 from app.auth.core.throttle import decide
@@ -58,13 +57,9 @@ async def may_mail(request: Request[Any, Any, Any], canonical: str) -> bool:
     rules = limit_rules(request.app)
     await enforce(request, rules.emails_per_ip, client_address(request))
     try:
-        await request.app.state.limiter.hit(
-            rules.emails_per_address, canonical, using=request_session(request)
-        )
+        await count_hit(request, rules.emails_per_address, canonical)
     except RateLimitExceeded:
         return False
-    except LimiterUnavailable as exc:  # fail closed, like every other limit
-        raise TooManyRequestsException(headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER)}) from exc
     return True
 
 

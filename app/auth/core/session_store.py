@@ -15,7 +15,7 @@ from uuid import UUID
 
 from litestar import Request, Response
 from sqlalchemy import ColumnElement, Executable, bindparam, delete, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.auth.core.cookies import expire_cookie, set_cookie
 from app.auth.core.limits import client_address
@@ -106,13 +106,15 @@ async def _evict_oldest(db: AsyncSession, user_id: UUID, keep: int) -> None:
 
 
 async def resume_session(
-    db: AsyncSession, token: str, security: Security
+    db: AsyncConnection, token: str, security: Security
 ) -> tuple[CurrentSession, CurrentUser] | None:
     """The live session for a cookie token and its (active) user; expired rows are deleted.
 
-    One statement, built once (`_resume_statement`), reading only the columns a request uses; the
-    user comes back as an immutable `CurrentUser`, not an ORM object. A flow that changes the
-    account loads the row itself (`load_account`).
+    One statement, built once (`_resume_statement`), reading only the columns a request uses, on
+    a plain connection (no ORM session: nothing here needs one, and a page that makes no query of
+    its own then costs no session at all). The user comes back as an immutable `CurrentUser`; a
+    flow that changes the account loads the row itself (`load_account`). Run it on an autocommit
+    connection, so the rare write (touch, delete) stands on its own.
     """
     now = security.clock.now()
     row = (await db.execute(_resume_statement(security), {"digest": token_digest(token)})).first()
