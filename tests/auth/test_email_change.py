@@ -7,12 +7,14 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from litestar import Litestar
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.core import email_change
 from app.auth.core.clock import FrozenClock
 from app.auth.core.models import AuditEvent
+from app.auth.core.toolkit import security_of
 from app.auth.models import AuthSession, EmailToken, RememberToken, User
 from app.mail.models import MailboxMessage
 from tests.support.accounts import DEFAULT_PASSWORD, Accounts
@@ -126,6 +128,21 @@ async def test_the_same_address_in_another_case_is_refused_inline(
     assert fragment.status_code == 422
     assert fragment.text.startswith('<form id="email-form"')
     assert await change_tokens(db) == 0
+
+
+async def test_an_address_the_adapter_does_not_allow_is_refused_before_anything_is_stored(
+    accounts: Accounts, web: WebClient, db: AsyncSession, app: Litestar, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A product that only lets its own domain hold accounts says so once, in the adapter.
+    adapter = security_of(app).adapter
+    monkeypatch.setattr(adapter, "is_open_for_signup", lambda request, email: email.endswith("@example.com"))
+    await accounts.create(ADA)
+    await accounts.login(web)
+    response = await ask_for_change(web, NEW)  # @example.org
+    assert response.status_code == 422
+    assert "This address cannot be used for an account here." in response.text
+    assert await change_tokens(db) == 0
+    assert (await ask_for_change(web, "ada.other@example.com")).status_code == 303
 
 
 async def test_a_line_break_in_the_new_address_is_refused_and_nothing_is_mailed(

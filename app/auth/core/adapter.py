@@ -53,10 +53,11 @@ class AccountAdapter:
         return self.PAGES[page]
 
     def is_open_for_signup(self, request: Request[Any, Any, Any], email: str) -> bool:
-        """Whether this address may register at all (an invite-only product says no here).
+        """Whether this address may hold an account (an invite-only product says no here).
 
-        Called before anything is stored; a refusal is shown to the person, so it must not
-        depend on whether the address has an account.
+        Asked at registration and when a signed-in user moves their account to a new address,
+        before anything is stored. A refusal is shown to the person, so it must not depend on
+        whether the address has an account.
         """
         return True
 

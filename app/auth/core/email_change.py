@@ -32,7 +32,7 @@ from app.auth.core.identity import canonical_email
 from app.auth.core.mail_tokens import Purpose, find_live_token, issue_email_token, retire_tokens, spend_token
 from app.auth.core.models import EmailToken, UserSecurityColumns
 from app.auth.core.notices import account_links, notify_email_change_requested, notify_email_changed
-from app.auth.core.registration import may_mail
+from app.auth.core.registration import AddressNotAllowedError, may_mail
 from app.auth.core.remember_store import forget_user
 from app.auth.core.session_store import CurrentSession, end_all_sessions, end_other_sessions
 from app.auth.core.toolkit import Security, security_of
@@ -72,6 +72,9 @@ async def request_change(
     The same work is done whether or not the address is taken; only the mail to it differs.
     """
     security = security_of(request)
+    # An address that may not register may not be moved to either (a domain-restricted product).
+    if not security.adapter.is_open_for_signup(request, new_email):
+        raise AddressNotAllowedError(new_email)
     canonical = canonical_email(new_email)
     allowed = await may_mail(request, canonical)  # 429 when this client sends too much mail
     issued = await issue_email_token(db, security, user=user, purpose=Purpose.CHANGE_EMAIL, email=new_email)

@@ -28,6 +28,7 @@ from app.auth.core.audit_log import audit
 from app.auth.core.identity import InvalidEmail, canonical_email
 from app.auth.core.mail_tokens import (
     CodeOutcome,
+    CodeProblem,
     Purpose,
     browser_digest,
     check_code,
@@ -149,10 +150,10 @@ async def _account_for(
 
 @dataclass(frozen=True)
 class CodeSignIn:
-    """The result of typing a sign-in code: the user to sign in, or what to tell the person."""
+    """The result of typing a sign-in code: the user to sign in, or why not."""
 
     user: UserSecurityColumns | None
-    error: str | None
+    problem: CodeProblem | None
 
 
 async def sign_in_with_code(
@@ -168,10 +169,7 @@ async def sign_in_with_code(
     try:
         await check_throttle(db, request, who)
     except ThrottledError as exc:
-        wait = exc.retry_after
-        return CodeSignIn(
-            None, f"Too many failed attempts. Try again in {wait} second{'s' if wait != 1 else ''}."
-        )
+        return CodeSignIn(None, CodeProblem("throttled", retry_after=exc.retry_after))
     check = await check_code(
         db,
         security,
@@ -190,7 +188,4 @@ async def sign_in_with_code(
         user_id = who.user.id if who.user else None
         await audit(db, request, "auth.login.failed", outcome="failure", user_id=user_id, method="magic_link")
     await db.commit()  # keep the spent try (and a spent token) even though this request fails
-    if check.outcome is CodeOutcome.WRONG and check.tries_left > 0:
-        tries = "1 try" if check.tries_left == 1 else f"{check.tries_left} tries"
-        return CodeSignIn(None, f"That code is not right. {tries} left.")
-    return CodeSignIn(None, "This code has expired or was used up. Ask for a new one below.")
+    return CodeSignIn(None, CodeProblem.after(check))

@@ -144,6 +144,26 @@ async def spend_token(
     return (await db.scalars(statement)).first()
 
 
+@dataclass(frozen=True)
+class CodeProblem:
+    """Why a typed code did not work, for the host to put in words.
+
+    `kind` is `throttled` (the address must wait `retry_after` seconds), `wrong` (`tries_left`
+    more tries for this code) or `expired` (too old, used up, or not sent to this browser).
+    """
+
+    kind: str
+    retry_after: int = 0
+    tries_left: int = 0
+
+    @classmethod
+    def after(cls, check: CodeCheck) -> CodeProblem:
+        """The problem a failed check amounts to."""
+        if check.outcome is CodeOutcome.WRONG and check.tries_left > 0:
+            return cls("wrong", tries_left=check.tries_left)
+        return cls("expired")
+
+
 class CodeOutcome(StrEnum):
     """Result of checking a typed code."""
 

@@ -17,7 +17,9 @@ time does not reveal which accounts exist.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
+import os
 import secrets
 import threading
 import unicodedata
@@ -197,7 +199,9 @@ class PasswordHasher:
         self._max_concurrency = max_concurrency
         self._max_wait = max_wait
         self._owns_executor = executor is None
-        self._executor = executor or ThreadPoolExecutor(max_concurrency, thread_name_prefix="password-hash")
+        self._executor = executor or ThreadPoolExecutor(
+            max_concurrency, thread_name_prefix="password-hash", initializer=_lower_thread_priority
+        )
         self._semaphore: asyncio.Semaphore | None = None
         self._semaphore_loop: asyncio.AbstractEventLoop | None = None
         self._dummy_hash: str | None = None
@@ -272,6 +276,20 @@ class PasswordHasher:
             return await loop.run_in_executor(self._executor, work)
         finally:
             semaphore.release()
+
+
+_HASHING_NICENESS = 10
+"""How much lower than the event loop the hashing threads run (Linux `nice` steps, 0-19)."""
+
+
+def _lower_thread_priority() -> None:
+    """Let the event loop win the CPU over hashing: pages stay quick while a burst of sign-ins hashes.
+
+    On Linux a thread is a task with a priority of its own; elsewhere this does nothing.
+    """
+    # Not Linux, or not allowed: hashing then runs at normal priority.
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _HASHING_NICENESS)
 
 
 def _bcrypt_matches(stored_hash: str, password: str) -> bool:

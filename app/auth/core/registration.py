@@ -29,6 +29,7 @@ from app.auth.core.identity import InvalidEmail, canonical_email
 from app.auth.core.limits import client_address, count_hit, enforce, limit_rules
 from app.auth.core.mail_tokens import (
     CodeOutcome,
+    CodeProblem,
     Purpose,
     browser_digest,
     check_code,
@@ -45,8 +46,8 @@ from app.auth.core.throttle import decide
 from app.auth.core.toolkit import security_of
 
 
-class RegistrationClosedError(Exception):
-    """The host's adapter does not let this address register (see `is_open_for_signup`)."""
+class AddressNotAllowedError(Exception):
+    """The host's adapter does not let this address hold an account (see `is_open_for_signup`)."""
 
 
 async def may_mail(request: Request[Any, Any, Any], canonical: str) -> bool:
@@ -75,11 +76,11 @@ async def register(
 
     The visible outcome is the same whether or not the address is taken. `extra` holds the host's
     own registration fields, handed to the adapter's `populate_user` for a new account. Raises
-    `RegistrationClosedError` when the adapter refuses the address.
+    `AddressNotAllowedError` when the adapter refuses the address.
     """
     security = security_of(request)
     if not security.adapter.is_open_for_signup(request, email):
-        raise RegistrationClosedError(email)
+        raise AddressNotAllowedError(email)
     canonical = canonical_email(email)
     pending = new_pending(email)
     # Count the mail first (it commits, see `enforce`), then hash in every branch, so the answer
@@ -219,7 +220,7 @@ class CodeAttempt:
     """The result of typing a confirmation code."""
 
     confirmed: Confirmed | None
-    error: str | None
+    problem: CodeProblem | None
 
 
 async def confirm_with_code(
@@ -236,10 +237,7 @@ async def confirm_with_code(
         state = await request.app.state.throttles.state(db, canonical)
         decision = decide(state, security.clock.now(), security.policy)
         if not decision.allowed:
-            wait = decision.retry_after
-            return CodeAttempt(
-                None, f"Too many wrong codes. Try again in {wait} second{'s' if wait != 1 else ''}."
-            )
+            return CodeAttempt(None, CodeProblem("throttled", retry_after=decision.retry_after))
     check = await check_code(
         db,
         security,
@@ -254,10 +252,7 @@ async def confirm_with_code(
     if check.outcome is CodeOutcome.WRONG and canonical is not None:
         await request.app.state.throttles.record_failure(db, canonical)
     await db.commit()  # keep the spent try even though this request fails
-    if check.outcome is CodeOutcome.WRONG and check.tries_left > 0:
-        tries = "1 try" if check.tries_left == 1 else f"{check.tries_left} tries"
-        return CodeAttempt(None, f"That code is not right. {tries} left.")
-    return CodeAttempt(None, "This code has expired or was used up. Send a new one below.")
+    return CodeAttempt(None, CodeProblem.after(check))
 
 
 def _canonical_or_none(email: str) -> str | None:

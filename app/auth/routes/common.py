@@ -14,12 +14,14 @@ from app.auth.core.landing import (
     kept_link_token,
     land_from_mail,
 )
+from app.auth.core.mail_tokens import CodeProblem
 from app.auth.core.signin import sign_user_in
 
 __all__ = (
     "NO_STORE",
     "TOKEN_PAGE_HEADERS",
     "FormData",
+    "code_problem_text",
     "forget_link_token",
     "kept_link_token",
     "land_from_mail",
@@ -28,3 +30,16 @@ __all__ = (
 
 FormData = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 """A posted HTML form."""
+
+
+def code_problem_text(problem: CodeProblem | None, *, throttled: str, expired: str) -> str:
+    """What to tell someone whose typed code did not work (the core says why, the host says it)."""
+    if problem is None:
+        return "That code did not work."
+    if problem.kind == "throttled":
+        wait = problem.retry_after
+        return f"{throttled} Try again in {wait} second{'s' if wait != 1 else ''}."
+    if problem.kind == "wrong":
+        tries = "1 try" if problem.tries_left == 1 else f"{problem.tries_left} tries"
+        return f"That code is not right. {tries} left."
+    return expired

@@ -19,6 +19,7 @@ from app.auth.core.guards import requires_sudo, requires_user
 from app.auth.core.identity import canonical_email
 from app.auth.core.limits import limit_posts_per_ip
 from app.auth.core.pacing import paced
+from app.auth.core.registration import AddressNotAllowedError
 from app.auth.core.remember_store import clear_remember_cookie
 from app.auth.core.toolkit import Security
 from app.auth.forms import NewAddressForm
@@ -55,11 +56,15 @@ class EmailChangeController(Controller):
         """Validate; then the same answer whether or not the new address belongs to another account."""
         user = request.user
         form = NewAddressForm.parse(data, current_canonical=canonical_email(user.email))
+        if not form.errors:
+            try:
+                await request_change(db_session, request, user, form.email)
+            except AddressNotAllowedError:
+                form.errors["email"] = "This address cannot be used for an account here."
         if form.errors:
             return await self._page(
                 request, db_session, form, fragment="settings/_email_form.html", status=422
             )
-        await request_change(db_session, request, user, form.email)
         flash(
             request,
             f"We sent a confirmation link to {form.email}. Your address changes when you open it.",

@@ -32,6 +32,7 @@ from app.auth.routes.common import (
     NO_STORE,
     TOKEN_PAGE_HEADERS,
     FormData,
+    code_problem_text,
     forget_link_token,
     kept_link_token,
     land_from_mail,
@@ -110,7 +111,11 @@ class MagicLinkController(Controller):
             attempt = await sign_in_with_code(db_session, request, pending, form.code)
             if attempt.user is not None:
                 return await self._sign_in(db_session, request, attempt.user)
-            form.errors["code"] = attempt.error or "That code did not work."
+            form.errors["code"] = code_problem_text(
+                attempt.problem,
+                throttled="Too many failed attempts.",
+                expired="This code has expired or was used up. Ask for a new one below.",
+            )
         return render(
             request,
             "auth/magic_check_inbox.html",

@@ -17,7 +17,7 @@ from app.auth.core.pacing import paced
 from app.auth.core.password_change import set_first_password
 from app.auth.core.pending import clear_pending_cookie, read_pending, set_pending_cookie
 from app.auth.core.registration import (
-    RegistrationClosedError,
+    AddressNotAllowedError,
     confirm_address,
     confirm_with_code,
     register,
@@ -30,6 +30,7 @@ from app.auth.routes.common import (
     NO_STORE,
     TOKEN_PAGE_HEADERS,
     FormData,
+    code_problem_text,
     forget_link_token,
     kept_link_token,
     land_from_mail,
@@ -66,7 +67,7 @@ class RegistrationController(Controller):
         if not form.errors:
             try:
                 pending = await register(db_session, request, email=form.email, password=form.password)
-            except RegistrationClosedError:
+            except AddressNotAllowedError:
                 form.errors["email"] = CLOSED_FOR_ADDRESS
         if form.errors:
             return render(
@@ -118,7 +119,11 @@ class RegistrationController(Controller):
                 return await self._welcome(
                     db_session, request, attempt.confirmed.user, attempt.confirmed.password_applied
                 )
-            form.errors["code"] = attempt.error or "That code did not work."
+            form.errors["code"] = code_problem_text(
+                attempt.problem,
+                throttled="Too many wrong codes.",
+                expired="This code has expired or was used up. Send a new one below.",
+            )
         return render(
             request,
             "auth/check_inbox.html",
