@@ -76,8 +76,11 @@ def parse_address(value: str) -> Address:
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
         raise ValueError("mail addresses may not contain control characters")
     message = EmailMessage()
-    message["To"] = value
-    addresses: tuple[Address, ...] = message["To"].addresses
+    try:
+        message["To"] = value
+        addresses: tuple[Address, ...] = message["To"].addresses
+    except (AttributeError, IndexError, TypeError) as exc:  # the parser trips on some groups (`g:;x@y`)
+        raise ValueError("not a single mailbox") from exc
     if len(addresses) != 1:
         raise ValueError("expected exactly one address")
     return addresses[0]

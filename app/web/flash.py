@@ -83,10 +83,18 @@ def _sign(payload: bytes, secret: bytes) -> str:
 
 
 def _write_cookie(messages: list[Flash], secret: bytes) -> str:
-    payload = json.dumps([[m.text, m.level] for m in messages], separators=(",", ":")).encode()
-    encoded = base64.urlsafe_b64encode(payload).decode()
-    value = f"{encoded}.{_sign(payload, secret)}"
-    return value if len(value) <= _MAX_COOKIE_BYTES else _write_cookie(messages[-1:], secret)
+    """The signed cookie value; past the cookie limit only the newest message stays, shortened to fit."""
+    while True:
+        payload = json.dumps([[m.text, m.level] for m in messages], separators=(",", ":")).encode()
+        encoded = base64.urlsafe_b64encode(payload).decode()
+        value = f"{encoded}.{_sign(payload, secret)}"
+        if len(value) <= _MAX_COOKIE_BYTES or not messages:
+            return value
+        newest = messages[-1]
+        if len(messages) > 1:
+            messages = [newest]
+        else:  # one message alone is too long: halve it until it fits (terminates at one character)
+            messages = [Flash(newest.text[: max(1, len(newest.text) // 2)] + "…", newest.level)]
 
 
 def _read_cookie(value: str | None, secret: bytes) -> list[Flash]:

@@ -62,3 +62,9 @@ def test_parse_address_accepts_a_display_name() -> None:
     address = parse_address("Ada Lovelace <ada@example.com>")
     assert address.addr_spec == "ada@example.com"
     assert address.display_name == "Ada Lovelace"
+
+
+@pytest.mark.parametrize("address", ["g:;x@y.example", "g:;", "x@y.example, z@w.example"])
+def test_a_group_or_a_list_is_not_one_mailbox(address: str) -> None:
+    with pytest.raises(ValueError):
+        parse_address(address)

@@ -12,15 +12,23 @@ backs up the CSRF token (requirement 80) and costs nothing per request but a hea
 from __future__ import annotations
 
 import secrets
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from litestar.datastructures import MutableScopeHeaders
-from litestar.enums import ScopeType
+from litestar.enums import RequestEncodingType, ScopeType
 from litestar.exceptions import PermissionDeniedException
 
 if TYPE_CHECKING:
+    from litestar import Request
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+_FORM_TYPES = frozenset({RequestEncodingType.URL_ENCODED, RequestEncodingType.MULTI_PART})
+
+
+def _is_printable_ascii(value: str) -> bool:
+    return value.isascii() and value.isprintable()
+
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 # Sec-Fetch-Site values that are ours: the same origin, or the user typing/bookmarking ("none").
@@ -110,7 +118,28 @@ class CrossSiteRequestMiddleware:
             and not scope["path"].startswith(self.exclude_prefixes)
         ):
             self.refuse_cross_site(scope)
+            await self.refuse_malformed_csrf_token(scope, receive)
         await self.app(scope, receive, send)
+
+    async def refuse_malformed_csrf_token(self, scope: Scope, receive: Receive) -> None:
+        """Raise 403 for a CSRF token that cannot be one of ours (not printable ASCII).
+
+        Tokens are hex; the CSRF check compares them with `secrets.compare_digest`, which raises
+        `TypeError` on non-ASCII text instead of saying "no". Refusing such a token here turns a
+        hostile value into the same 403 as any wrong token. The form is read through Litestar's
+        request, which keeps it for the CSRF check and the handler.
+        """
+        request: Request[Any, Any, Any] = scope["litestar_app"].request_class(scope, receive)
+        candidates = [request.headers.get("x-csrftoken"), *request.cookies.values()]
+        if request.content_type[0] in _FORM_TYPES:
+            try:
+                form = await request.form()
+            except Exception:
+                form = None
+            if form is not None:
+                candidates += [value for value in form.getall("_csrf_token", []) if isinstance(value, str)]
+        if any(value is not None and not _is_printable_ascii(value) for value in candidates):
+            raise PermissionDeniedException("CSRF token verification failed")
 
     def refuse_cross_site(self, scope: Scope) -> None:
         """Raise 403 when Sec-Fetch-Site (or, in older browsers, Origin) says another site sent this."""

@@ -1,0 +1,68 @@
+"""Hostile values an outside scanner sent, each of which once answered 500: now a plain 4xx or success."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.web.flash import _MAX_COOKIE_BYTES, Flash, _read_cookie, _write_cookie
+from tests.support.web import BASE_URL, WebClient
+
+HOSTILE_SUFFIX = "¿'\"("
+SAME_ORIGIN = {"origin": BASE_URL, "sec-fetch-site": "same-origin"}
+
+
+async def test_a_csrf_token_with_non_ascii_characters_is_refused_like_any_wrong_token(web: WebClient) -> None:
+    await web.get("/login")
+    assert web.csrf_token is not None
+    response = await web.request(
+        "POST",
+        "/demo",
+        data={"_csrf_token": web.csrf_token + HOSTILE_SUFFIX, "message": "hello"},
+        headers=SAME_ORIGIN,
+        follow_redirects=False,
+    )
+    assert response.status_code == 403
+
+
+async def test_a_csrf_header_with_non_ascii_characters_is_refused(web: WebClient) -> None:
+    await web.get("/")
+    response = await web.client.post(
+        "/demo",
+        data={"message": "hello"},
+        headers={**SAME_ORIGIN, "x-csrftoken": f"{web.csrf_token}{HOSTILE_SUFFIX}".encode("latin-1")},
+        follow_redirects=False,
+    )
+    assert response.status_code == 403
+
+
+async def test_a_csrf_cookie_with_non_ascii_characters_is_refused(web: WebClient) -> None:
+    await web.get("/")
+    response = await web.client.post(
+        "/demo",
+        data={"_csrf_token": web.csrf_token, "message": "hello"},
+        headers={**SAME_ORIGIN, "cookie": "csrftoken=x¿".encode("latin-1")},
+        follow_redirects=False,
+    )
+    assert response.status_code == 403
+
+
+async def test_the_right_token_still_works(web: WebClient) -> None:
+    response = await web.submit("/demo", {"message": "hello"})
+    assert response.status_code == 303
+
+
+async def test_a_flash_message_longer_than_a_cookie_is_shortened_not_a_crash(web: WebClient) -> None:
+    response = await web.submit("/demo", {"message": "🦀" * 200})
+    assert response.status_code in {303, 422}
+    assert "traceback" not in response.text.lower()
+
+
+@pytest.mark.parametrize("length", [10, 2_000, 20_000])
+def test_the_flash_cookie_always_fits_and_keeps_the_newest_message(length: int) -> None:
+    secret = b"k" * 32
+    messages = [Flash("older", "info"), Flash("🦀" * length, "success")]
+    value = _write_cookie(messages, secret)
+    assert len(value) <= _MAX_COOKIE_BYTES
+    *_, kept = _read_cookie(value, secret)
+    assert kept.level == "success"
+    assert kept.text.startswith("🦀")
