@@ -66,5 +66,5 @@ def test_parse_address_accepts_a_display_name() -> None:
 
 @pytest.mark.parametrize("address", ["g:;x@y.example", "g:;", "x@y.example, z@w.example"])
 def test_a_group_or_a_list_is_not_one_mailbox(address: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"single mailbox|exactly one address"):
         parse_address(address)
