@@ -15,7 +15,6 @@ import secrets
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import RequestEncodingType, ScopeType
 from litestar.exceptions import PermissionDeniedException
 
@@ -68,13 +67,19 @@ def origin_of(url: str) -> str:
 
 
 class SecurityHeadersMiddleware:
-    """Outer ASGI wrapper: a nonce in the scope, security headers on every response (404s included)."""
+    """Outer ASGI wrapper: a nonce in the scope, security headers on every response (404s included).
+
+    It runs on every response, so the headers are encoded once here and added to the raw header
+    list in one pass; a handler's own value for a header wins.
+    """
 
     def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
         self.app = app
-        self.static_headers = dict(_STATIC_HEADERS)
+        static = {**_STATIC_HEADERS, "referrer-policy": "strict-origin-when-cross-origin"}
         if hsts:  # production over HTTPS: browsers never try plain HTTP again
-            self.static_headers["strict-transport-security"] = "max-age=63072000; includeSubDomains"
+            static["strict-transport-security"] = "max-age=63072000; includeSubDomains"
+        self.static_headers = tuple((name.encode(), value.encode()) for name, value in static.items())
+        self._csp_parts = tuple(part.encode() for part in content_security_policy("\0").split("\0"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -89,15 +94,13 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableScopeHeaders.from_message(message)
-                for name, value in self.static_headers.items():
-                    if name not in headers:
-                        headers[name] = value
-                if "referrer-policy" not in headers:
-                    headers["referrer-policy"] = "strict-origin-when-cross-origin"
-                is_html = headers.get("content-type", "").startswith("text/html")
-                if is_html and "content-security-policy" not in headers:
-                    headers["content-security-policy"] = content_security_policy(nonce)
+                headers = list(message.get("headers", ()))
+                present = {bytes(name).lower(): value for name, value in headers}
+                headers += [(name, value) for name, value in self.static_headers if name not in present]
+                is_html = bytes(present.get(b"content-type", b"")).startswith(b"text/html")
+                if is_html and b"content-security-policy" not in present:
+                    headers.append((b"content-security-policy", nonce.encode().join(self._csp_parts)))
+                message["headers"] = headers
             await send(message)
 
         return send_with_headers
