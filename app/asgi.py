@@ -31,7 +31,7 @@ from app.auth.security import build_security
 from app.cli import GatehouseCLI
 from app.db import build_db_config, build_db_plugin
 from app.health import healthz
-from app.jobs import dispatch_outbox
+from app.jobs import JOB_CIPHER_INFO_KEY, dispatch_outbox, job_cipher
 from app.logging import RequestLoggingMiddleware, configure_logging
 from app.mail.routes import MailboxController, MailPreviewController
 from app.settings import Settings
@@ -71,7 +71,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     if settings.dev_tools_enabled:
         route_handlers += [MailboxController, MailPreviewController]
 
-    db_config = build_db_config(settings, after_commit=dispatch_outbox)
+    db_config = build_db_config(
+        settings, after_commit=dispatch_outbox, session_info={JOB_CIPHER_INFO_KEY: job_cipher(settings)}
+    )
     app = Litestar(
         route_handlers=route_handlers,
         plugins=[

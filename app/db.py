@@ -73,12 +73,16 @@ class RequestDBConfig(SQLAlchemyAsyncConfig):
         """Sessions whose connections run each statement in its own implicit transaction."""
         if self._autocommit_maker is None:
             engine = self.get_engine().execution_options(isolation_level="AUTOCOMMIT")
-            self._autocommit_maker = async_sessionmaker(engine, expire_on_commit=False)
+            configured = self.session_config.info
+            info = dict(configured) if isinstance(configured, dict) else {}
+            self._autocommit_maker = async_sessionmaker(engine, expire_on_commit=False, info=info)
         return self._autocommit_maker
 
 
-def build_db_config(settings: Settings, after_commit: AfterCommit | None = None) -> RequestDBConfig:
-    """The Advanced Alchemy configuration for `settings`."""
+def build_db_config(
+    settings: Settings, after_commit: AfterCommit | None = None, session_info: dict[str, Any] | None = None
+) -> RequestDBConfig:
+    """The Advanced Alchemy configuration for `settings`; every request session gets `session_info`."""
     config = RequestDBConfig(
         connection_string=settings.sqlalchemy_url,
         engine_config=EngineConfig(
@@ -92,7 +96,7 @@ def build_db_config(settings: Settings, after_commit: AfterCommit | None = None)
             pool_pre_ping=False,
             pool_recycle=1800,
         ),
-        session_config=AsyncSessionConfig(expire_on_commit=False),
+        session_config=AsyncSessionConfig(expire_on_commit=False, info=dict(session_info or {})),
         create_all=False,
         set_default_exception_handler=False,
     )

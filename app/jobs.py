@@ -4,22 +4,24 @@ The queue lives in the app's PostgreSQL by default (SAQ's PostgresQueue) and in 
 `SAQ_REDIS_URL` is set. In development the worker runs inside the web process; in production it is
 its own process (`make worker`, i.e. `litestar worker`); see `app.worker`.
 
-Code that wants a job done while handling a request calls `defer(db_session, task, ...)`. Nothing is
-enqueued until the request's transaction commits (see `app.db`), so a rolled-back registration
-never sends its confirmation mail. Arguments passed as `sealed` are encrypted before they are
-written to the queue, so links with tokens in them never sit there in the clear.
+Code that wants a job done while handling a request calls `defer(db_session, task, ...)`: the job
+becomes a row of the outbox (`app.outbox`) in the request's own transaction, so a rolled-back
+registration never sends its confirmation mail and a committed one always does, even when the
+queue is down at that moment. Arguments passed as `sealed` are encrypted before they are written
+anywhere, so links with tokens in them never sit in the database or the queue in the clear.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import structlog
 from saq.queue import Queue
 
 from app.auth.core.crypto import Cipher, derive_key
+from app.outbox import OutboxJob, added_rows, relay_after_commit
 
 if TYPE_CHECKING:
     from litestar.types import Scope
@@ -53,20 +55,13 @@ def task_options(task: str, settings: Settings) -> TaskOptions:
             retry_delay=settings.mail_retry_delay,
             retry_backoff=600,
         )
+    if task == "relay_outbox":
+        # Every minute; a failed sweep is simply followed by the next one.
+        return TaskOptions(timeout=60, retries=1, ttl=600)
     if task == "purge_expired":
         # Idempotent and periodic: if one run fails, the next one ten minutes later catches up.
         return TaskOptions(timeout=120, retries=1, ttl=3600)
     raise LookupError(f"unknown task {task!r}: add it to TASKS and declare its options here")
-
-
-@dataclass(frozen=True)
-class PendingJob:
-    """A job waiting for its transaction to commit."""
-
-    task: str
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    sealed: dict[str, Any] = field(default_factory=dict)
-    key: str | None = None
 
 
 def job_cipher(settings: Settings) -> Cipher:
@@ -82,25 +77,24 @@ class Jobs:
         self.settings = settings
         self.cipher = job_cipher(settings)
 
-    async def enqueue(self, job: PendingJob) -> Job | None:
-        """Put `job` on the queue now (callers inside a request use `defer` instead)."""
-        options = task_options(job.task, self.settings)
+    async def enqueue_row(self, row: OutboxJob) -> Job | None:
+        """Put an outbox row on the queue as the job `row.job_key` (None: that job exists already)."""
+        options = task_options(row.task, self.settings)
         await self.queue.connect()  # a no-op once connected; retries after a failed startup
-        kwargs = dict(job.kwargs)
-        if job.sealed:
-            kwargs["sealed"] = seal(self.cipher, job.sealed)
-        extra = {"key": job.key} if job.key else {}
+        kwargs = dict(row.kwargs)
+        if row.sealed:
+            kwargs["sealed"] = row.sealed
         enqueued = await self.queue.enqueue(
-            job.task,
+            row.task,
+            key=row.job_key,
             timeout=options.timeout,
             retries=options.retries,
             ttl=options.ttl,
             retry_delay=options.retry_delay,
             retry_backoff=options.retry_backoff,
-            **extra,
             **kwargs,
         )
-        log.info("job.enqueued", task=job.task, key=enqueued.key if enqueued else job.key)
+        log.info("job.enqueued", task=row.task, key=row.job_key, new=enqueued is not None)
         return enqueued
 
     async def ping(self) -> None:
@@ -120,30 +114,24 @@ def unseal(cipher: Cipher, sealed: str) -> dict[str, Any]:
     return payload
 
 
-def defer(
-    session: AsyncSession,
-    task: str,
-    *,
-    sealed: dict[str, Any] | None = None,
-    key: str | None = None,
-    **kwargs: Any,
-) -> None:
-    """Enqueue `task` once `session`'s transaction commits; drop it if it rolls back."""
-    pending: list[PendingJob] = session.info.setdefault("outbox", [])
-    pending.append(PendingJob(task=task, kwargs=kwargs, sealed=sealed or {}, key=key))
+JOB_CIPHER_INFO_KEY = "job_cipher"
+"""Where a session that may defer jobs carries the job cipher (`Session.info`, see `app.db`)."""
+
+
+def defer(session: AsyncSession, task: str, *, sealed: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    """Have `task` run once `session`'s transaction commits: an outbox row in that transaction."""
+    cipher: Cipher | None = session.info.get(JOB_CIPHER_INFO_KEY)
+    if cipher is None:
+        raise RuntimeError("this session cannot defer jobs: it was not made by the app's database config")
+    row = OutboxJob(task=task, kwargs=kwargs, sealed=seal(cipher, sealed) if sealed else None)
+    session.add(row)
+    added_rows(session).append(row)
 
 
 async def dispatch_outbox(session: AsyncSession, scope: Scope) -> None:
-    """Enqueue what the committed transaction deferred (runs right after a request's commit)."""
-    pending: list[PendingJob] = session.info.pop("outbox", [])
-    if not pending:
-        return
-    jobs: Jobs = scope["litestar_app"].state.jobs
-    for job in pending:
-        try:
-            await jobs.enqueue(job)
-        except Exception:  # the data is committed; report loudly rather than fail the response
-            log.exception("job.enqueue_failed", task=job.task)
+    """Relay what the committed transaction deferred (runs right after a request's commit)."""
+    if session.info.get("outbox_rows"):
+        await relay_after_commit(session, scope["litestar_app"].state.jobs)
 
 
 def build_queue(settings: Settings) -> Queue:

@@ -8,6 +8,7 @@ from app.auth.core.models import AuditEvent
 from app.auth.models import AuthSession, EmailToken, LoginThrottle, RateLimitCounter, RememberToken, User
 from app.db import metadata
 from app.mail.models import MailboxMessage
+from app.outbox import OutboxJob
 
 __all__ = (
     "AuditEvent",
@@ -15,6 +16,7 @@ __all__ = (
     "EmailToken",
     "LoginThrottle",
     "MailboxMessage",
+    "OutboxJob",
     "RateLimitCounter",
     "RememberToken",
     "User",

@@ -16,7 +16,7 @@ from saq import CronJob, Worker
 
 from app.auth.core.maintenance import purge_expired
 from app.jobs import Jobs, build_queue, task_options
-from app.mail.tasks import send_email, worker_shutdown, worker_startup
+from app.mail.tasks import relay_outbox, send_email, worker_shutdown, worker_startup
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -26,17 +26,19 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-TASKS = (send_email, purge_expired)
+TASKS = (send_email, purge_expired, relay_outbox)
 """Every function a worker may run. Each must have its options declared in `app.jobs.task_options`."""
 
 
 def cron_jobs(settings: Settings) -> list[CronJob[Any]]:
     """Periodic jobs (unique per queue: several workers still run each once per slot)."""
     purge = task_options("purge_expired", settings)
+    relay = task_options("relay_outbox", settings)
     return [
         CronJob(
             purge_expired, cron="*/10 * * * *", timeout=purge.timeout, retries=purge.retries, ttl=purge.ttl
-        )
+        ),
+        CronJob(relay_outbox, cron="* * * * *", timeout=relay.timeout, retries=relay.retries, ttl=relay.ttl),
     ]
 
 

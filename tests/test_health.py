@@ -13,7 +13,7 @@ from tests.support.web import BASE_URL, WebClient
 async def test_health_is_ok_when_database_and_queue_answer(web: WebClient) -> None:
     response = await web.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "queue": "ok"}
+    assert response.json() == {"status": "ok", "database": "ok", "queue": "ok", "outbox": "ok"}
 
 
 async def test_health_is_degraded_when_the_queue_cannot_be_reached(
@@ -26,4 +26,4 @@ async def test_health_is_degraded_when_the_queue_cannot_be_reached(
     async with AsyncTestClient(app=create_app(unreachable), base_url=BASE_URL) as client:
         response = await client.get("/healthz")
     assert response.status_code == 503
-    assert response.json() == {"status": "degraded", "database": "ok", "queue": "error"}
+    assert response.json() == {"status": "degraded", "database": "ok", "queue": "error", "outbox": "ok"}

@@ -37,4 +37,4 @@ class Mail:
 
 def send_mail(session: AsyncSession, mail: Mail) -> None:
     """Send `mail` once `session` commits. The whole mail is sealed: it may carry tokens."""
-    defer(session, "send_email", sealed=mail.to_payload(), key=f"mail:{mail.message_id}")
+    defer(session, "send_email", sealed=mail.to_payload())

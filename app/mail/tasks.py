@@ -8,10 +8,11 @@ import structlog
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.auth.security import effective_policy
-from app.jobs import job_cipher, unseal
+from app.jobs import Jobs, job_cipher, unseal
 from app.mail.backends import build_backend
 from app.mail.message import Mail
 from app.mail.render import MailRenderer
+from app.outbox import sweep
 
 if TYPE_CHECKING:
     from app.settings import Settings
@@ -20,13 +21,23 @@ log = structlog.get_logger(__name__)
 
 
 async def worker_startup(settings: Settings, ctx: dict[str, Any]) -> None:
-    """Open what jobs need once per worker: a small engine, the renderer, the mail backend."""
+    """Open what jobs need once per worker (engine, renderer, mail backend); relay a left-over outbox."""
     engine = create_async_engine(settings.sqlalchemy_url, pool_size=2, max_overflow=2)
     ctx["engine"] = engine
     ctx["cipher"] = job_cipher(settings)
     ctx["renderer"] = MailRenderer(settings)
     ctx["mail_backend"] = build_backend(settings, engine)
     ctx["policy"] = effective_policy(settings)
+    ctx["jobs"] = Jobs(ctx["worker"].queue, settings)
+    try:  # whatever an earlier process committed but never relayed goes out now
+        await sweep(engine, ctx["jobs"])
+    except Exception:  # the periodic sweep tries again; a worker must start regardless
+        log.warning("outbox.sweep_failed_at_startup", exc_info=True)
+
+
+async def relay_outbox(ctx: dict[str, Any]) -> int:
+    """The periodic sweep of the job outbox (see `app.outbox`)."""
+    return await sweep(ctx["engine"], ctx["jobs"])
 
 
 async def worker_shutdown(ctx: dict[str, Any]) -> None:
