@@ -45,6 +45,16 @@ async def new_user(
     return user
 
 
+async def issue_with_code(db: AsyncSession, security: Security, purpose: Purpose) -> tuple[str, str]:
+    """A token with a code, asked for by `BROWSER`: (link token, code)."""
+    user = await new_user(db, security)
+    issued = await issue_email_token(
+        db, security, user=user, purpose=purpose, email=user.email, with_code=True, browser_nonce=BROWSER
+    )
+    assert issued.code is not None
+    return issued.token, issued.code
+
+
 @pytest.mark.parametrize("purpose", list(Purpose))
 async def test_a_link_token_is_spent_once(db: AsyncSession, security: Security, purpose: Purpose) -> None:
     user = await new_user(db, security)
@@ -85,48 +95,26 @@ async def test_a_token_is_spent_only_for_its_own_purpose(db: AsyncSession, secur
 
 
 async def test_a_code_works_only_in_the_browser_that_asked(db: AsyncSession, security: Security) -> None:
-    user = await new_user(db, security)
-    issued = await issue_email_token(
-        db,
-        security,
-        user=user,
-        purpose=Purpose.MAGIC_LINK,
-        email=user.email,
-        with_code=True,
-        browser_nonce=BROWSER,
-    )
-    assert issued.code is not None
+    _, code = await issue_with_code(db, security, Purpose.MAGIC_LINK)
     elsewhere = await check_code(
-        db, security, purpose=Purpose.MAGIC_LINK, browser_nonce="another-browser", code=issued.code
+        db, security, purpose=Purpose.MAGIC_LINK, browser_nonce="another-browser", code=code
     )
     assert elsewhere.outcome is CodeOutcome.EXPIRED
-    here = await check_code(db, security, purpose=Purpose.MAGIC_LINK, browser_nonce=BROWSER, code=issued.code)
+    here = await check_code(db, security, purpose=Purpose.MAGIC_LINK, browser_nonce=BROWSER, code=code)
     assert here.outcome is CodeOutcome.ACCEPTED
 
 
 async def test_a_code_dies_after_its_tries_even_when_the_last_guess_is_right(
     db: AsyncSession, security: Security
 ) -> None:
-    user = await new_user(db, security)
-    issued = await issue_email_token(
-        db,
-        security,
-        user=user,
-        purpose=Purpose.CONFIRM_EMAIL,
-        email=user.email,
-        with_code=True,
-        browser_nonce=BROWSER,
-    )
-    assert issued.code is not None
-    wrong = "000000" if issued.code != "000000" else "111111"
+    _, code = await issue_with_code(db, security, Purpose.CONFIRM_EMAIL)
+    wrong = "000000" if code != "000000" else "111111"
     for left in range(security.policy.code_max_attempts - 1, -1, -1):
         check = await check_code(
             db, security, purpose=Purpose.CONFIRM_EMAIL, browser_nonce=BROWSER, code=wrong
         )
         assert (check.outcome, check.tries_left) == (CodeOutcome.WRONG, left)
-    last = await check_code(
-        db, security, purpose=Purpose.CONFIRM_EMAIL, browser_nonce=BROWSER, code=issued.code
-    )
+    last = await check_code(db, security, purpose=Purpose.CONFIRM_EMAIL, browser_nonce=BROWSER, code=code)
     assert last.outcome is CodeOutcome.EXPIRED
     assert CodeProblem.after(last) == CodeProblem("expired")
 
@@ -134,43 +122,17 @@ async def test_a_code_dies_after_its_tries_even_when_the_last_guess_is_right(
 async def test_a_code_expires_before_its_link(
     db: AsyncSession, security: Security, clock: FrozenClock
 ) -> None:
-    user = await new_user(db, security)
-    issued = await issue_email_token(
-        db,
-        security,
-        user=user,
-        purpose=Purpose.CONFIRM_EMAIL,
-        email=user.email,
-        with_code=True,
-        browser_nonce=BROWSER,
-    )
-    assert issued.code is not None
+    token, code = await issue_with_code(db, security, Purpose.CONFIRM_EMAIL)
     clock.advance(security.policy.confirmation_code_ttl)
-    late = await check_code(
-        db, security, purpose=Purpose.CONFIRM_EMAIL, browser_nonce=BROWSER, code=issued.code
-    )
+    late = await check_code(db, security, purpose=Purpose.CONFIRM_EMAIL, browser_nonce=BROWSER, code=code)
     assert late.outcome is CodeOutcome.EXPIRED
-    assert await find_live_token(db, security, issued.token, Purpose.CONFIRM_EMAIL) is not None
+    assert await find_live_token(db, security, token, Purpose.CONFIRM_EMAIL) is not None
 
 
 async def test_a_spent_code_cannot_be_used_again(db: AsyncSession, security: Security) -> None:
-    user = await new_user(db, security)
-    issued = await issue_email_token(
-        db,
-        security,
-        user=user,
-        purpose=Purpose.MAGIC_LINK,
-        email=user.email,
-        with_code=True,
-        browser_nonce=BROWSER,
-    )
-    assert issued.code is not None
-    first = await check_code(
-        db, security, purpose=Purpose.MAGIC_LINK, browser_nonce=BROWSER, code=issued.code
-    )
+    token, code = await issue_with_code(db, security, Purpose.MAGIC_LINK)
+    first = await check_code(db, security, purpose=Purpose.MAGIC_LINK, browser_nonce=BROWSER, code=code)
     assert first.outcome is CodeOutcome.ACCEPTED
-    again = await check_code(
-        db, security, purpose=Purpose.MAGIC_LINK, browser_nonce=BROWSER, code=issued.code
-    )
+    again = await check_code(db, security, purpose=Purpose.MAGIC_LINK, browser_nonce=BROWSER, code=code)
     assert again.outcome is CodeOutcome.EXPIRED
-    assert await spend_token(db, security, issued.token, Purpose.MAGIC_LINK) is None
+    assert await spend_token(db, security, token, Purpose.MAGIC_LINK) is None
