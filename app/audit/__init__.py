@@ -1,1 +1,0 @@
-"""The audit log: append-only, written with the change it records, hash-chained."""
