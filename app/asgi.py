@@ -16,6 +16,7 @@ from litestar.datastructures import CacheControlHeader, State
 from litestar.exceptions import HTTPException
 from litestar.middleware import DefineMiddleware
 from litestar.static_files import create_static_files_router
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from app.auth.core.clock import Clock
@@ -35,7 +36,12 @@ from app.jobs import JOB_CIPHER_INFO_KEY, dispatch_outbox, job_cipher
 from app.logging import RequestLoggingMiddleware, configure_logging
 from app.mail.routes import MailboxController, MailPreviewController
 from app.settings import Settings
-from app.web.errors import busy_database_handler, http_error_handler, unexpected_error_handler
+from app.web.errors import (
+    busy_database_handler,
+    database_error_handler,
+    http_error_handler,
+    unexpected_error_handler,
+)
 from app.web.routes import SiteController
 from app.web.templating import STATIC, build_template_config
 from app.worker import start_jobs, stop_jobs
@@ -103,6 +109,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             **AUTH_EXCEPTION_HANDLERS,
             HTTPException: http_error_handler,
             PoolTimeoutError: busy_database_handler,
+            DBAPIError: database_error_handler,
+            OSError: database_error_handler,
             Exception: unexpected_error_handler,
         },
         on_startup=[start_jobs, start_limits, lambda _: warm_up_device_labels()],

@@ -92,8 +92,9 @@ def build_db_config(
             # free one is short, and past `db_pool_timeout` the client gets a clean 503.
             max_overflow=0,
             pool_timeout=settings.db_pool_timeout,
-            # A pre-ping costs a round trip on every checkout; recycling old connections is enough.
-            pool_pre_ping=False,
+            # A checkout pings its connection first (one short round trip), so a connection that a
+            # database restart killed is replaced, not handed to a request that would then fail.
+            pool_pre_ping=True,
             pool_recycle=1800,
         ),
         session_config=AsyncSessionConfig(expire_on_commit=False, info=dict(session_info or {})),

@@ -8,6 +8,7 @@ generic 500 page: no stack trace or exception text ever reaches the client (requ
 
 from __future__ import annotations
 
+import traceback
 from typing import Any
 
 import structlog
@@ -15,6 +16,7 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException
 from litestar.response import Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from app.web.htmx import is_htmx
 
@@ -45,6 +47,31 @@ def busy_database_handler(request: Request[Any, Any, Any], _: Exception) -> Resp
     """No database connection came free in time: a short "try again", not a crash."""
     log.warning("db.pool_timeout", path=request.url.path)
     return error_response(request, HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "2"})
+
+
+def database_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """The database is unreachable (down, restarting, a dropped connection): a quick 503, not a 500.
+
+    SQLAlchemy marks the pool's connections invalid when it sees a disconnect, so once the server
+    is back the next requests simply open new ones: nothing needs restarting.
+    """
+    if _is_unreachable(exc):
+        log.warning("db.unavailable", path=request.url.path, error=type(exc).__name__)
+        return error_response(request, HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "5"})
+    return unexpected_error_handler(request, exc)
+
+
+def _is_unreachable(exc: Exception) -> bool:
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError))
+    # Connecting fails with a plain OSError (refused, or no socket file while the server is down);
+    # only one raised inside the database driver means the database.
+    return isinstance(exc, OSError) and _raised_in(exc, "asyncpg")
+
+
+def _raised_in(exc: BaseException, package: str) -> bool:
+    frames = traceback.extract_tb(exc.__traceback__)
+    return any(f"{package}/" in frame.filename.replace("\\", "/") for frame in frames)
 
 
 def unexpected_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
