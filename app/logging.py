@@ -8,11 +8,13 @@ crafted path cannot forge extra log lines.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
 import uuid
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from litestar.enums import ScopeType
@@ -59,9 +61,38 @@ def configure_logging(settings: Settings) -> None:
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
+    global _request_line_writer
+    _request_line_writer = (
+        _JsonLineWriter(handler.stream) if settings.logs_as_json and level <= logging.INFO else None
+    )
     root.setLevel(level)
     for noisy in ("httpx", "httpcore", "aiosmtplib", "asyncio"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+class _JsonLineWriter:
+    """Writes the request line as JSON straight to the log stream.
+
+    The request line is the one log line every request makes, and going through stdlib logging
+    and structlog's formatter cost about a tenth of a simple page. It carries the same fields the
+    JSON renderer would (timestamp, level, logger, event and the values), so a log pipeline cannot
+    tell the difference.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def write(self, fields: dict[str, Any]) -> None:
+        record = {
+            **fields,
+            "level": "info",
+            "logger": "gatehouse.request",
+            "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        }
+        self.stream.write(json.dumps(record) + "\n")  # the renderer's own format: json.dumps
+
+
+_request_line_writer: _JsonLineWriter | None = None
 
 
 class RequestLoggingMiddleware:
@@ -91,12 +122,15 @@ class RequestLoggingMiddleware:
             await self.app(scope, receive, send_and_record)
         finally:
             client = scope.get("client")
-            log.info(
-                "request",
-                method=scope["method"],
-                path=scope["path"],
-                status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 1),
-                client=client[0] if client else None,
-            )
+            fields = {
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                "client": client[0] if client else None,
+            }
+            if _request_line_writer is not None:
+                _request_line_writer.write({"event": "request", "request_id": request_id, **fields})
+            else:
+                log.info("request", **fields)
             structlog.contextvars.unbind_contextvars("request_id")
