@@ -10,4 +10,5 @@ pytest_plugins = [
     "tests.support.web",
     "tests.support.mail",
     "tests.support.accounts",
+    "tests.support.redis",
 ]

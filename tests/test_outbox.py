@@ -26,6 +26,7 @@ from app.outbox import STALE_AFTER, OutboxJob, stale_count, sweep
 from app.settings import Settings
 from app.worker import build_worker
 from tests.support.mail import Mailbox
+from tests.support.redis import RedisProcess
 from tests.support.web import BASE_URL, WebClient
 
 LATER = timedelta(seconds=30)
@@ -87,6 +88,33 @@ async def test_a_mail_committed_while_the_queue_is_down_is_delivered_once_when_i
         await mailbox.wait_for("grace@example.com")
         assert await sweep(engine, jobs, now=datetime.now(UTC) + LATER) == 0, "relayed once, marked sent"
     assert len(await mailbox.messages("grace@example.com")) == 1
+
+
+async def test_a_mail_committed_while_the_redis_queue_is_stopped_is_delivered_once_it_is_back(
+    settings: Settings, engine: AsyncEngine, mailbox: Mailbox, db: AsyncSession, redis_server: RedisProcess
+) -> None:
+    on_redis = settings.model_copy(
+        update={
+            "saq_redis_url": redis_server.url,
+            "saq_in_process_worker": False,
+            "saq_queue_name": "outbox-redis",
+        }
+    )
+    app = create_app(on_redis)
+    async with AsyncTestClient(app=app, base_url=BASE_URL) as client:
+        web = WebClient(client)
+        await web.get("/")
+        redis_server.kill()  # the queue's server is gone
+        response = await web.submit("/dev/mailbox/test", {"to": "redis-down@example.com"})
+        assert response.status_code == 303
+    [row] = await outbox_rows(engine)
+    assert row.sent_at is None
+
+    redis_server.start()
+    async with a_worker(on_redis) as jobs:
+        assert await sweep(engine, jobs, now=datetime.now(UTC) + LATER) == 1
+        await mailbox.wait_for("redis-down@example.com")
+    assert len(await mailbox.messages("redis-down@example.com")) == 1
 
 
 async def test_relaying_a_row_twice_still_makes_one_job_and_one_mail(
