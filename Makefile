@@ -24,7 +24,7 @@ export PLAYWRIGHT_CHROMIUM_EXECUTABLE
 export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
 
 .PHONY: help dev test test-unit e2e lint audit fmt migrate migration worker serve lock browsers clean venv \
-	core-manifest core-status core-release bench
+	core-manifest core-status core-release bench loadtest
 
 help: ## list the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -84,6 +84,9 @@ lock: $(STAMP) ## re-resolve pyproject.toml into the hashed lock files
 
 browsers: $(STAMP) ## make sure Playwright has a Chromium to drive
 	@if [ -z "$(PLAYWRIGHT_CHROMIUM_EXECUTABLE)" ]; then $(BIN)/playwright install chromium; fi
+
+loadtest: $(STAMP) ## sign-up, confirm by code, profile, sign-out load through 2 workers, then checks (exit 1 on a failed check)
+	@$(BIN)/python scripts/loadtest.py
 
 bench: $(STAMP) ## a signed-in page against a bare Litestar baseline, then a sign-in storm (needs wrk)
 	@$(BIN)/python scripts/bench.py

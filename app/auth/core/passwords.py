@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import os
 import secrets
@@ -47,6 +48,7 @@ __all__ = (
 )
 
 _T = TypeVar("_T")
+_log = logging.getLogger(__name__)
 
 _ZXCVBN_MAX_INPUT = 100  # the first 100 characters tell enough about a password's strength
 # zxcvbn's work grows as length² times the ways it can read the l33t symbols present ("4" as "a",
@@ -271,6 +273,10 @@ class PasswordHasher:
         try:
             await asyncio.wait_for(semaphore.acquire(), self._max_wait)
         except TimeoutError:
+            # Load shedding, on purpose: say so, or an operator sees 503s with no reason.
+            _log.warning(
+                "password hashing busy: every slot stayed taken for %.1f s; answering 503", self._max_wait
+            )
             raise HashingBusyError(retry_after=max(1, math.ceil(self._max_wait))) from None
         try:
             return await loop.run_in_executor(self._executor, work)
