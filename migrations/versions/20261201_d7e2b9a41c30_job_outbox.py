@@ -41,5 +41,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index("ix_job_outbox_unsent", table_name="job_outbox", postgresql_where=sa.text("sent_at IS NULL"))
+    op.drop_index(
+        "ix_job_outbox_unsent", table_name="job_outbox", postgresql_where=sa.text("sent_at IS NULL")
+    )
     op.drop_table("job_outbox")
