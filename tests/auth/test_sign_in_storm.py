@@ -82,10 +82,13 @@ class GranianServer:
     stderr_path: Path
 
     @classmethod
-    def start(cls, database_url: str, workdir: Path) -> GranianServer:
+    def start(
+        cls, database_url: str, workdir: Path, *, workers: int = 1, env: dict[str, str] | None = None
+    ) -> GranianServer:
+        """Start it; `env` adds to or overrides the environment below."""
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        env = {
+        environment = {
             **os.environ,
             "PYTHONPATH": str(ROOT),
             "APP_ENV": "test",
@@ -102,17 +105,18 @@ class GranianServer:
             "SAQ_QUEUE_NAME": f"gatehouse-storm-test-{os.getpid()}",
             "SAQ_SHUTDOWN_GRACE": "0",
             "LOG_LEVEL": "WARNING",
+            **(env or {}),
         }
-        if not env.get("SAQ_REDIS_URL"):
-            env.pop("SAQ_REDIS_URL", None)
+        if not environment.get("SAQ_REDIS_URL"):
+            environment.pop("SAQ_REDIS_URL", None)
         command = [str(GRANIAN), "--interface", "asgi", "--factory", "app.asgi:create_app"]
-        command += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--no-access-log"]
+        command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--no-access-log"]
         stdout_path, stderr_path = workdir / "server.out", workdir / "server.err"
         with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
             process = subprocess.Popen(
                 command,
                 cwd=workdir,  # not the project root: a developer's .env must not leak in
-                env=env,
+                env=environment,
                 stdout=out,
                 stderr=err,
                 start_new_session=True,  # its own process group, so it can be stopped whole

@@ -69,11 +69,15 @@ async def restore(db: AsyncSession, cookie: str, security: Security) -> Restored
     if parsed is None:
         return Restored(None, None, None, None)
     selector, validator = parsed
+    # Locked until this transaction ends: a parallel restore of the same cookie (two tabs) waits,
+    # then reads the rotated row and gets RACE. Unlocked, both would read the old validator, both
+    # rotate, and the browser could keep the cookie whose validator the database forgot: theft.
     row = (
         await db.execute(
             select(RememberToken, security.users)
             .join(security.users, security.users.id == RememberToken.user_id)
             .where(RememberToken.selector == selector)
+            .with_for_update(of=RememberToken)
         )
     ).first()
     if row is None:
