@@ -42,6 +42,7 @@ from app.web.errors import (
     http_error_handler,
     unexpected_error_handler,
 )
+from app.web.head import HeadAsGetMiddleware
 from app.web.routes import SiteController
 from app.web.templating import STATIC, build_template_config
 from app.worker import start_jobs, stop_jobs
@@ -130,7 +131,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     )
     # After the database plugin's commit hook, so a paced answer waits for its commit and its mail.
     app.before_send.append(hold_paced_answer)
-    # Wrapped around the whole app (not per route) so 404s and other router errors get them too.
+    # Wrapped around the whole app (not per route) so 404s and other router errors get them too,
+    # and so HEAD reaches the router as GET (Litestar would answer a HEAD for a GET page 405).
     hsts = settings.is_prod and settings.base_url.startswith("https://")
-    app.asgi_handler = SecurityHeadersMiddleware(RequestLoggingMiddleware(app.asgi_handler), hsts=hsts)
+    app.asgi_handler = SecurityHeadersMiddleware(
+        RequestLoggingMiddleware(HeadAsGetMiddleware(app.asgi_handler)), hsts=hsts
+    )
     return app
