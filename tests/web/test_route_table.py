@@ -1,5 +1,5 @@
 """Walk the route table: every unsafe route demands CSRF, no GET changes data [80][81], every GET
-page answers HEAD like GET without a body.
+page answers HEAD like GET without a body, every POST refuses a body over the policy's limit.
 
 Routes are enumerated from the app itself, so a route added later is covered without editing this
 file.
@@ -199,3 +199,27 @@ async def test_head_on_a_post_only_route_is_refused_like_get(web: WebClient) -> 
     head = await web.request("HEAD", "/logout")
     assert get.status_code == head.status_code == 405
     assert head.headers.get("allow") == get.headers.get("allow")
+
+
+# --- body limits --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("signed_in", [False, True])
+async def test_every_post_route_refuses_a_body_over_the_policy_limit(
+    app: Litestar, web: WebClient, accounts: Accounts, signed_in: bool
+) -> None:
+    await accounts.create()
+    if signed_in:
+        await accounts.login(web)
+    await web.get("/")
+    limit = app.state.security.policy.request_body_max_bytes
+    # Every POST route, browserless ones too: the limit is not a CSRF matter.
+    paths = sorted(
+        {concrete(route.path) for route in app.routes if "POST" in getattr(route, "methods", set())}
+    )
+    assert len(paths) >= 20
+    for path in paths:
+        response = await web.submit(path, {"message": "x" * (limit + 1)})
+        assert response.status_code == 413, path
+        just_under = await web.submit(path, {"message": "x" * (limit - 1000)})
+        assert just_under.status_code != 413, path
