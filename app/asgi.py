@@ -44,6 +44,7 @@ from app.web.errors import (
 )
 from app.web.head import HeadAsGetMiddleware
 from app.web.routes import SiteController
+from app.web.slow_clients import BodyDeadlineMiddleware
 from app.web.templating import STATIC, build_template_config
 from app.worker import start_jobs, stop_jobs
 
@@ -132,9 +133,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     # After the database plugin's commit hook, so a paced answer waits for its commit and its mail.
     app.before_send.append(hold_paced_answer)
     # Wrapped around the whole app (not per route) so 404s and other router errors get them too,
-    # and so HEAD reaches the router as GET (Litestar would answer a HEAD for a GET page 405).
+    # so HEAD reaches the router as GET (Litestar would answer a HEAD for a GET page 405), and so
+    # every read of a body, whoever reads it, has the same deadline.
     hsts = settings.is_prod and settings.base_url.startswith("https://")
+    inner = BodyDeadlineMiddleware(app.asgi_handler, seconds=settings.request_body_timeout)
     app.asgi_handler = SecurityHeadersMiddleware(
-        RequestLoggingMiddleware(HeadAsGetMiddleware(app.asgi_handler)), hsts=hsts
+        RequestLoggingMiddleware(HeadAsGetMiddleware(inner)), hsts=hsts
     )
     return app

@@ -27,6 +27,7 @@ TITLES = {
     403: "Not allowed",
     404: "Page not found",
     405: "Method not allowed",
+    408: "Request timeout",
     413: "Request too large",
     429: "Too many requests",
     500: "Something went wrong",
