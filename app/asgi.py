@@ -40,6 +40,7 @@ from app.web.errors import (
     busy_database_handler,
     database_error_handler,
     http_error_handler,
+    know_who_is_asking,
     unexpected_error_handler,
 )
 from app.web.head import HeadAsGetMiddleware
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             OSError: database_error_handler,
             Exception: unexpected_error_handler,
         },
+        after_exception=[know_who_is_asking],
         on_startup=[start_jobs, start_limits, lambda _: warm_up_device_labels()],
         on_shutdown=[stop_jobs, stop_limits],
         request_max_body_size=security.policy.request_body_max_bytes,
