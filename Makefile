@@ -16,6 +16,12 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 4
 LITESTAR := $(BIN)/litestar --app $(APP)
+# `make serve`'s defences against slow and idle clients (docs/deployment.md#timeouts-and-slow-clients;
+# tests/test_serve_timeouts.py starts Granian with exactly these): HTTP/1.1 only, whose header
+# timeout Granian enforces; headers (and a keep-alive connection's next request) within 10 s; a
+# worker that will not stop is killed 20 s after shutdown began. The body's deadline is the app's
+# REQUEST_BODY_TIMEOUT.
+SERVE_TIMEOUTS := --http 1 --http1-header-read-timeout 10000 --workers-kill-timeout 20
 
 # Playwright drives this Chromium when set (CI and this machine use Debian's package);
 # otherwise Playwright's own browser (`make browsers` downloads it).
@@ -76,7 +82,7 @@ worker: $(STAMP) ## run a standalone background job worker
 serve: $(STAMP) ## production-style server: Granian with $(WORKERS) workers against DATABASE_URL
 	@BASE_URL="$${BASE_URL:-http://$(HOST):$(PORT)}" $(WITH_DB) $(BIN)/granian --interface asgi --factory $(APP) \
 		--host $(HOST) --port $(PORT) --workers $(WORKERS) --no-access-log \
-		--backpressure $${DB_POOL_SIZE:-10}
+		--backpressure $${DB_POOL_SIZE:-10} $(SERVE_TIMEOUTS)
 
 lock: $(STAMP) ## re-resolve pyproject.toml into the hashed lock files
 	@$(BIN)/uv pip compile pyproject.toml --generate-hashes --universal --python-version 3.11 --quiet -o requirements/base.txt

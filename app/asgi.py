@@ -40,9 +40,12 @@ from app.web.errors import (
     busy_database_handler,
     database_error_handler,
     http_error_handler,
+    know_who_is_asking,
     unexpected_error_handler,
 )
+from app.web.head import HeadAsGetMiddleware
 from app.web.routes import SiteController
+from app.web.slow_clients import BodyDeadlineMiddleware
 from app.web.templating import STATIC, build_template_config
 from app.worker import start_jobs, stop_jobs
 
@@ -113,6 +116,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             OSError: database_error_handler,
             Exception: unexpected_error_handler,
         },
+        after_exception=[know_who_is_asking],
         on_startup=[start_jobs, start_limits, lambda _: warm_up_device_labels()],
         on_shutdown=[stop_jobs, stop_limits],
         request_max_body_size=security.policy.request_body_max_bytes,
@@ -130,7 +134,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     )
     # After the database plugin's commit hook, so a paced answer waits for its commit and its mail.
     app.before_send.append(hold_paced_answer)
-    # Wrapped around the whole app (not per route) so 404s and other router errors get them too.
+    # Wrapped around the whole app (not per route) so 404s and other router errors get them too,
+    # so HEAD reaches the router as GET (Litestar would answer a HEAD for a GET page 405), and so
+    # every read of a body, whoever reads it, has the same deadline.
     hsts = settings.is_prod and settings.base_url.startswith("https://")
-    app.asgi_handler = SecurityHeadersMiddleware(RequestLoggingMiddleware(app.asgi_handler), hsts=hsts)
+    inner = BodyDeadlineMiddleware(app.asgi_handler, seconds=settings.request_body_timeout)
+    app.asgi_handler = SecurityHeadersMiddleware(
+        RequestLoggingMiddleware(HeadAsGetMiddleware(inner)), hsts=hsts
+    )
     return app

@@ -110,6 +110,10 @@ class Settings(BaseSettings):
     allowed_hosts: list[str] = Field(default_factory=list)
     """Host headers the app answers to (JSON list). Default: the host of BASE_URL plus localhost in dev/test."""
 
+    request_body_timeout: float = 10.0
+    """Seconds a request's body may take to arrive after its headers; a slower client gets 408 and its
+    connection is closed (Granian has no body timeout; see docs/deployment.md)."""
+
     security_policy: dict[str, int | float] = Field(default_factory=dict)
     """JSON object overriding security numbers of `app/auth/core/policy.py`, durations in seconds
     (e.g. `{"session_idle_timeout": 900, "address_form_min_duration": 0.5}`); values outside the
@@ -131,6 +135,13 @@ class Settings(BaseSettings):
         if parts.scheme not in {"http", "https"} or not parts.netloc:
             raise ValueError("BASE_URL must be an absolute http(s) URL such as https://app.example.com")
         return value.rstrip("/")
+
+    @field_validator("request_body_timeout")
+    @classmethod
+    def _positive_timeout(cls, value: float) -> float:
+        if not value > 0:
+            raise ValueError("REQUEST_BODY_TIMEOUT must be a positive number of seconds")
+        return value
 
     @model_validator(mode="after")
     def _refuse_weak_secrets_in_production(self) -> Settings:

@@ -4,21 +4,34 @@ A full page keeps the site's layout and navigation. For htmx requests the error 
 page's alert region instead of being swapped into whatever element asked (htmx 4 swaps error
 responses by default). Unexpected exceptions are logged with their traceback and answered with a
 generic 500 page: no stack trace or exception text ever reaches the client (requirement 95).
+
+The router's own errors (no such page: 404; no such method: 405) happen before any middleware
+runs, so their page knew neither the user nor the CSRF token: a signed-in user saw "Sign in".
+`know_who_is_asking` runs first for those and fills both in from the request's cookies.
 """
 
 from __future__ import annotations
 
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from litestar import MediaType, Request, Response
+from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException
 from litestar.response import Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
+from litestar.utils.scope.state import ScopeState
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+from app.auth.core.middleware import SKIP_PREFIXES
+from app.auth.core.session_store import resume_session
+from app.auth.core.toolkit import security_of
 from app.web.htmx import is_htmx
+
+if TYPE_CHECKING:
+    from litestar import Litestar
+    from litestar.types import Scope
 
 log = structlog.get_logger(__name__)
 
@@ -27,6 +40,7 @@ TITLES = {
     403: "Not allowed",
     404: "Page not found",
     405: "Method not allowed",
+    408: "Request timeout",
     413: "Request too large",
     429: "Too many requests",
     500: "Something went wrong",
@@ -35,6 +49,45 @@ TITLES = {
 DEDICATED_PAGES = frozenset({403, 404, 429, 500})
 # Headers of an HTTPException that may be passed on to the client.
 _FORWARDED_HEADERS = ("retry-after", "allow", "www-authenticate")
+
+
+async def know_who_is_asking(_: Exception, scope: Scope) -> None:
+    """After-exception hook: the page for a router error knows the user and the CSRF token.
+
+    Only for errors raised before a route matched (there is no `route_handler` in the scope, so no
+    middleware ran). The session is resumed from its cookie exactly as the authentication
+    middleware resumes it. A remember-me cookie is not used: restoring from it rotates the cookie,
+    and this answer cannot hand out the new one. The CSRF token is the cookie's, as the CSRF
+    middleware does for a GET. If anything fails, the page is simply shown as to a visitor.
+    """
+    present = scope.keys()  # (the scope's type says these keys are always there: they are not)
+    if (
+        scope["type"] != ScopeType.HTTP
+        or "route_handler" in present
+        or "user" in present
+        or scope["path"].startswith(SKIP_PREFIXES)
+    ):
+        return
+    app: Litestar = scope["litestar_app"]
+    request: Request[Any, Any, Any] = app.request_class(scope)
+    if app.csrf_config is not None:
+        state = ScopeState.from_scope(scope)
+        csrf_cookie = request.cookies.get(app.csrf_config.cookie_name)
+        if csrf_cookie and not isinstance(state.csrf_token, str):
+            state.csrf_token = csrf_cookie
+    security = security_of(app)
+    token = request.cookies.get(security.cookies.session)
+    if not token:
+        return
+    try:
+        engine = app.state.db_config.get_engine().execution_options(isolation_level="AUTOCOMMIT")
+        async with engine.connect() as conn:
+            resumed = await resume_session(conn, token, security)
+    except Exception:  # the error page must render even when the database does not answer
+        log.warning("error_page.session_unknown", path=scope["path"], exc_info=True)
+        return
+    if resumed is not None:
+        scope["auth"], scope["user"] = resumed
 
 
 def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:

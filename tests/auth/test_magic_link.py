@@ -386,8 +386,16 @@ async def test_codes_are_refused_while_the_address_must_wait(
     await ask(web)
     _, code = await sign_in_mail(mailbox)
     refused = await web.submit("/login/email/code", {"code": code})
-    assert refused.status_code == 422
+    assert refused.status_code == 429  # like the password form, and it says how long to wait
+    assert refused.headers["retry-after"] == "1"
     assert "Too many failed attempts. Try again in 1 second." in refused.text
+    fragment = await web.submit("/login/email/code", {"code": code}, htmx=True)
+    assert fragment.status_code == 429
+    assert fragment.headers["retry-after"] == "1"
+    assert fragment.headers["cache-control"] == "no-store"
+    assert 'id="magic-code-form"' in fragment.text, "htmx swaps the form with its message, as for a 422"
+    assert "Too many failed attempts." in fragment.text
+    assert "<html" not in fragment.text
     clock.advance(timedelta(seconds=2))
     assert (await web.submit("/login/email/code", {"code": code})).status_code == 303
 

@@ -94,7 +94,7 @@ async def test_confirming_with_the_code_signs_in_on_this_browser(
     assert (await web.submit("/login", {"email": "new@example.com", "password": PASSWORD})).status_code == 303
 
 
-async def test_five_wrong_codes_kill_the_code(web: WebClient, mailbox: Mailbox) -> None:
+async def test_five_wrong_codes_kill_the_code(web: WebClient, mailbox: Mailbox, clock: FrozenClock) -> None:
     await register(web, "new@example.com")
     _, code = await confirmation(mailbox, "new@example.com")
     wrong = f"{(int(code) + 1) % 1_000_000:06d}"
@@ -103,7 +103,11 @@ async def test_five_wrong_codes_kill_the_code(web: WebClient, mailbox: Mailbox) 
     assert "1 try left" in messages[3]
     assert "expired or was used up" in messages[4]
     response = await web.submit("/register/confirm-code", {"code": code})
+    assert response.status_code == 429  # the address must wait first
+    clock.advance(timedelta(seconds=2))  # past the throttle's first delay: only the code is dead now
+    response = await web.submit("/register/confirm-code", {"code": code})
     assert response.status_code == 422
+    assert "expired or was used up" in response.text
     assert "session" not in web.cookies
 
 
@@ -117,8 +121,16 @@ async def test_asking_for_new_codes_does_not_reset_the_count_of_wrong_ones(
     await web.submit("/register/resend")
     _, fresh = await confirmation(mailbox, "new@example.com", count=2)
     refused = await web.submit("/register/confirm-code", {"code": fresh})
-    assert refused.status_code == 422
-    assert "Too many wrong codes" in refused.text
+    assert refused.status_code == 429  # like a throttled sign-in, and it says how long to wait
+    assert refused.headers["retry-after"] == "1"
+    assert "Too many wrong codes. Try again in 1 second." in refused.text
+    fragment = await web.submit("/register/confirm-code", {"code": fresh}, htmx=True)
+    assert fragment.status_code == 429
+    assert fragment.headers["retry-after"] == "1"
+    assert fragment.headers["cache-control"] == "no-store"
+    assert 'id="code-form"' in fragment.text, "htmx swaps the form with its message, as for a 422"
+    assert "Too many wrong codes." in fragment.text
+    assert "<html" not in fragment.text
     clock.advance(timedelta(seconds=2))
     assert (await web.submit("/register/confirm-code", {"code": fresh})).status_code == 303
 

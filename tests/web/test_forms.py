@@ -82,11 +82,6 @@ async def test_invalid_post_shows_the_reason_next_to_the_field(web: WebClient) -
     assert "<html" not in fragment.text
 
 
-async def test_body_over_the_limit_is_refused(web: WebClient) -> None:
-    response = await web.submit("/demo", {"message": "x" * 1_100_000})
-    assert response.status_code == 413
-
-
 async def test_theme_choice_is_remembered_and_rendered_on_the_first_paint(web: WebClient) -> None:
     response = await web.submit("/theme", {"theme": "dark", "next": "/#demo"})
     assert response.status_code == 303

@@ -21,6 +21,7 @@ __all__ = (
     "NO_STORE",
     "TOKEN_PAGE_HEADERS",
     "FormData",
+    "code_problem_answer",
     "code_problem_text",
     "forget_link_token",
     "kept_link_token",
@@ -43,3 +44,13 @@ def code_problem_text(problem: CodeProblem | None, *, throttled: str, expired: s
         tries = "1 try" if problem.tries_left == 1 else f"{problem.tries_left} tries"
         return f"That code is not right. {tries} left."
     return expired
+
+
+def code_problem_answer(problem: CodeProblem | None) -> tuple[int, dict[str, str]]:
+    """Status and extra headers for a refused code: 429 with Retry-After while the address must wait.
+
+    Any other refusal (a wrong, expired or malformed code) is the form's own 422.
+    """
+    if problem is not None and problem.kind == "throttled":
+        return 429, {"Retry-After": str(problem.retry_after)}
+    return 422, {}

@@ -32,6 +32,7 @@ from app.auth.routes.common import (
     NO_STORE,
     TOKEN_PAGE_HEADERS,
     FormData,
+    code_problem_answer,
     code_problem_text,
     forget_link_token,
     kept_link_token,
@@ -107,23 +108,26 @@ class MagicLinkController(Controller):
         security: Security = request.app.state.security
         pending = read_pending(request, security, name=security.cookies.magic)
         form = CodeForm.parse(data)
+        problem = None
         if not form.errors:
             attempt = await sign_in_with_code(db_session, request, pending, form.code)
             if attempt.user is not None:
                 return await self._sign_in(db_session, request, attempt.user)
+            problem = attempt.problem
             form.errors["code"] = code_problem_text(
-                attempt.problem,
+                problem,
                 throttled="Too many failed attempts.",
                 expired="This code has expired or was used up. Ask for a new one below.",
             )
+        status, wait = code_problem_answer(problem)
         return render(
             request,
             "auth/magic_check_inbox.html",
             fragment="auth/_magic_code_form.html",
             pending=pending,
             form=form,
-            status=422,
-            headers=NO_STORE,
+            status=status,
+            headers={**NO_STORE, **wait},
         )
 
     @get(LINK_PATH, name="magic_link_landing")

@@ -30,6 +30,7 @@ from app.auth.routes.common import (
     NO_STORE,
     TOKEN_PAGE_HEADERS,
     FormData,
+    code_problem_answer,
     code_problem_text,
     forget_link_token,
     kept_link_token,
@@ -113,25 +114,28 @@ class RegistrationController(Controller):
         security: Security = request.app.state.security
         pending = read_pending(request, security)
         form = CodeForm.parse(data)
+        problem = None
         if not form.errors:
             attempt = await confirm_with_code(db_session, request, pending, form.code)
             if attempt.confirmed is not None:
                 return await self._welcome(
                     db_session, request, attempt.confirmed.user, attempt.confirmed.password_applied
                 )
+            problem = attempt.problem
             form.errors["code"] = code_problem_text(
-                attempt.problem,
+                problem,
                 throttled="Too many wrong codes.",
                 expired="This code has expired or was used up. Send a new one below.",
             )
+        status, wait = code_problem_answer(problem)
         return render(
             request,
             "auth/check_inbox.html",
             fragment="auth/_code_form.html",
             pending=pending,
             form=form,
-            status=422,
-            headers=NO_STORE,
+            status=status,
+            headers={**NO_STORE, **wait},
         )
 
     @post("/register/resend", name="resend_confirmation", guards=[limit_posts_per_ip])
