@@ -81,8 +81,7 @@ worker: $(STAMP) ## run a standalone background job worker
 
 serve: $(STAMP) ## production-style server: Granian with $(WORKERS) workers against DATABASE_URL
 	@BASE_URL="$${BASE_URL:-http://$(HOST):$(PORT)}" $(WITH_DB) $(BIN)/granian --interface asgi --factory $(APP) \
-		--host $(HOST) --port $(PORT) --workers $(WORKERS) --no-access-log \
-		--backpressure $${DB_POOL_SIZE:-10} $(SERVE_TIMEOUTS)
+		--host $(HOST) --port $(PORT) --workers $(WORKERS) --no-access-log $(SERVE_TIMEOUTS)
 
 lock: $(STAMP) ## re-resolve pyproject.toml into the hashed lock files
 	@$(BIN)/uv pip compile pyproject.toml --generate-hashes --universal --python-version 3.11 --quiet -o requirements/base.txt
