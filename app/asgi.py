@@ -24,7 +24,12 @@ from app.auth.core.crypto import derive_key
 from app.auth.core.limits import start_limits, stop_limits
 from app.auth.core.middleware import AuthenticationMiddleware
 from app.auth.core.pacing import hold_paced_answer
-from app.auth.core.web_security import CrossSiteRequestMiddleware, SecurityHeadersMiddleware, origin_of
+from app.auth.core.web_security import (
+    CrossSiteRequestMiddleware,
+    MalformedHostMiddleware,
+    SecurityHeadersMiddleware,
+    origin_of,
+)
 from app.auth.devices import warm_up as warm_up_device_labels
 from app.auth.guards import EXCEPTION_HANDLERS as AUTH_EXCEPTION_HANDLERS
 from app.auth.routes import CONTROLLERS as AUTH_CONTROLLERS
@@ -139,7 +144,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     # every read of a body, whoever reads it, has the same deadline.
     hsts = settings.is_prod and settings.base_url.startswith("https://")
     inner = BodyDeadlineMiddleware(app.asgi_handler, seconds=settings.request_body_timeout)
+    # Innermost of these, before Litestar builds `request.url`: a Host header it cannot parse is a 400.
     app.asgi_handler = SecurityHeadersMiddleware(
-        RequestLoggingMiddleware(HeadAsGetMiddleware(inner)), hsts=hsts
+        RequestLoggingMiddleware(HeadAsGetMiddleware(MalformedHostMiddleware(inner))), hsts=hsts
     )
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.auth.core.web_security import is_well_formed_host
 from app.web.flash import _MAX_COOKIE_BYTES, Flash, _read_cookie, _write_cookie
 from tests.support.web import BASE_URL, WebClient
 
@@ -66,3 +67,15 @@ def test_the_flash_cookie_always_fits_and_keeps_the_newest_message(length: int) 
     *_, kept = _read_cookie(value, secret)
     assert kept.level == "success"
     assert kept.text.startswith("🦀")
+
+
+@pytest.mark.parametrize("host", [b"testserver.local:abc", b"[::1", b"testserver.local:99999", b"a b"])
+async def test_a_host_header_that_is_not_host_and_port_is_a_plain_400(web: WebClient, host: bytes) -> None:
+    # Litestar builds request.url from Host and raised ValueError on such a port: a 500 before.
+    response = await web.client.get("/login", headers={"host": host})
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize("host", [b"testserver.local", b"testserver.local:80", b"[::1]:8000", b"127.0.0.1"])
+def test_well_formed_host_headers_pass(host: bytes) -> None:
+    assert is_well_formed_host(host)

@@ -7,10 +7,14 @@ attribute runs, ours or an attacker's. Templates read the nonce as `request.stat
 Unsafe requests (POST and friends) from another site are refused before any handler runs: the
 browser says where a request came from in `Sec-Fetch-Site`, and older browsers in `Origin`. This
 backs up the CSRF token (requirement 80) and costs nothing per request but a header read.
+
+A request whose Host header is not `host[:port]` is answered 400 before Litestar sees it: Litestar
+builds `request.url` from that header and raises on a port it cannot read.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -20,7 +24,15 @@ from litestar.exceptions import PermissionDeniedException
 
 if TYPE_CHECKING:
     from litestar import Request
-    from litestar.types import ASGIApp, Message, Receive, Scope, Send
+    from litestar.types import (
+        ASGIApp,
+        HTTPResponseBodyEvent,
+        HTTPResponseStartEvent,
+        Message,
+        Receive,
+        Scope,
+        Send,
+    )
 
 _FORM_TYPES = frozenset({RequestEncodingType.URL_ENCODED, RequestEncodingType.MULTI_PART})
 
@@ -28,6 +40,10 @@ _FORM_TYPES = frozenset({RequestEncodingType.URL_ENCODED, RequestEncodingType.MU
 def _is_printable_ascii(value: str) -> bool:
     return value.isascii() and value.isprintable()
 
+
+# RFC 3986 authority without userinfo: an IP literal or a reg-name (IPv4 included), then an optional port.
+_HOST_HEADER = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(?::[0-9]*)?")
+_BAD_HOST_BODY = b"Bad request: malformed Host header"
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 # Sec-Fetch-Site values that are ours: the same origin, or the user typing/bookmarking ("none").
@@ -104,6 +120,61 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         return send_with_headers
+
+
+def is_well_formed_host(value: bytes) -> bool:
+    """True for a Host header value `request.url` can be built from: `name`, `name:port`, `[v6]:port`."""
+    if _HOST_HEADER.fullmatch(value) is None:
+        return False
+    try:  # what Litestar's URL does with it: the IP literal and the port must hold up too
+        urlsplit(f"//{value.decode('ascii')}").port  # noqa: B018 (the property raises for a bad port)
+    except ValueError:
+        return False
+    return True
+
+
+class MalformedHostMiddleware:
+    """ASGI wrapper: a plain 400 for a request whose Host header is not `host[:port]`.
+
+    Litestar builds `request.url` from the Host header and raises `ValueError` for a port that is
+    not a number up to 65535 or an unclosed IPv6 bracket (`Host: example.com:abc`, `Host: [::1`).
+    The allowed-hosts check compares only the name before the colon, so such a request reached the
+    handlers, the templates (which read `request.url.path`) and the error handlers, and each of
+    them raised: a 500, or no answer at all. The HTTP server passes any Host value on, so the app
+    refuses it here, before Litestar, with an answer that needs no URL.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == ScopeType.HTTP:
+            # Litestar reads the first Host header, so that is the one checked.
+            host = next((value for name, value in scope["headers"] if name == b"host"), b"")
+            if not is_well_formed_host(bytes(host)):
+                await self.refuse(send)
+                return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    async def refuse(send: Send) -> None:
+        """Answer 400 with a short text body."""
+        start: HTTPResponseStartEvent = {
+            "type": "http.response.start",
+            "status": 400,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(_BAD_HOST_BODY)).encode()),
+                (b"cache-control", b"no-store"),
+            ],
+        }
+        await send(start)
+        body: HTTPResponseBodyEvent = {
+            "type": "http.response.body",
+            "body": _BAD_HOST_BODY,
+            "more_body": False,
+        }
+        await send(body)
 
 
 class CrossSiteRequestMiddleware:
