@@ -123,15 +123,15 @@ class Database:
     server_version: str
 
 
-def prepare_database() -> Database:
-    """Drop and recreate `gatehouse_bench`, migrate it to heads, report the server's version."""
+def prepare_database(name: str = BENCH_DATABASE) -> Database:
+    """Drop and recreate database `name`, migrate it to heads, report the server's version."""
     configured = os.environ.get("DATABASE_URL", "")
     server = configured or start_embedded_server()  # the embedded one stops when this script exits
     try:
-        ensure_database(with_database(server, "postgres"), BENCH_DATABASE, recreate=True)
+        ensure_database(with_database(server, "postgres"), name, recreate=True)
     except psycopg.Error as exc:
-        raise BenchError(f"cannot create database {BENCH_DATABASE}: {exc}") from exc
-    url = with_database(server, BENCH_DATABASE)
+        raise BenchError(f"cannot create database {name}: {exc}") from exc
+    url = with_database(server, name)
     migrate(url)
     return Database(url, embedded=not configured, server_version=query_one(url, "SHOW server_version"))
 

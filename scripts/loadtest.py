@@ -52,7 +52,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.auth.core.toolkit import CookieNames
-from scripts.bench import db_pool_size, gatehouse_env, git_revision, migrate, query_one
+from scripts.bench import Database, db_pool_size, gatehouse_env, git_revision, prepare_database
 from scripts.bench_support import (
     BIN,
     ROOT,
@@ -65,7 +65,7 @@ from scripts.bench_support import (
     start_granian,
     wait_healthy,
 )
-from scripts.embedded_pg import ensure_database, plain_url, start_embedded_server, with_database
+from scripts.embedded_pg import plain_url
 from scripts.loadtest_support import Backend, BrowserCookies, client_pids, lines_mentioning, log_records
 
 LOADTEST_DATABASE = "gatehouse_loadtest"
@@ -130,28 +130,6 @@ def _bounded_int(name: str, default: int, most: int) -> int:
 
 
 # --- database --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Database:
-    """The load test's database and where it lives."""
-
-    url: str
-    embedded: bool
-    server_version: str
-
-
-def prepare_database() -> Database:
-    """Drop and recreate `gatehouse_loadtest`, migrate it to heads."""
-    configured = os.environ.get("DATABASE_URL", "")
-    server = configured or start_embedded_server()  # the embedded one stops when this script exits
-    try:
-        ensure_database(with_database(server, "postgres"), LOADTEST_DATABASE, recreate=True)
-    except psycopg.Error as exc:
-        raise BenchError(f"cannot create database {LOADTEST_DATABASE}: {exc}") from exc
-    url = with_database(server, LOADTEST_DATABASE)
-    migrate(url)
-    return Database(url, embedded=not configured, server_version=query_one(url, "SHOW server_version"))
 
 
 def rows(url: str, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -910,7 +888,7 @@ def report(result: LoadResult, found: Findings) -> None:
 def run(knobs: Knobs, cleanup: contextlib.ExitStack) -> bool:
     """Every step, in order; True when every check passed. Raises BenchError when it cannot run."""
     WORK_DIR.mkdir(parents=True, exist_ok=True)
-    database = prepare_database()
+    database = prepare_database(LOADTEST_DATABASE)
     pool_size = db_pool_size()
     describe(database, knobs, pool_size)
     servers = start_servers(cleanup, database.url, pool_size)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -41,21 +42,26 @@ def private_server(tmp_path: Path) -> Iterator[tuple[object, str]]:
         server.cleanup()
 
 
+async def signed_in_browser(app: Litestar, client: AsyncTestClient[Litestar], url: str) -> WebClient:
+    """A browser signed in to a fresh account on the private server."""
+    engine = create_async_engine(app.state.settings.sqlalchemy_url, poolclass=NullPool)
+    async with AsyncSession(engine) as db:
+        accounts = Accounts(db=db, security=app.state.security)
+        await accounts.create()
+        await db.commit()
+    await engine.dispose()
+    web = WebClient(client)
+    await accounts.login(web)
+    return web
+
+
 async def test_requests_during_an_outage_get_a_quick_503_and_the_app_recovers_by_itself(
     private_server: tuple[object, str],
 ) -> None:
     server, url = private_server
-    settings = make_settings(url, db_pool_timeout=2, saq_in_process_worker=False, saq_redis_url=None)
-    app = create_app(settings)
+    app = create_app(make_settings(url, db_pool_timeout=2, saq_in_process_worker=False, saq_redis_url=None))
     async with AsyncTestClient(app=app, base_url=BASE_URL) as client:
-        web = WebClient(client)
-        engine = create_async_engine(settings.sqlalchemy_url, poolclass=NullPool)
-        async with AsyncSession(engine) as db:
-            accounts = Accounts(db=db, security=app.state.security)
-            await accounts.create()
-            await db.commit()
-        await engine.dispose()
-        await accounts.login(web)
+        web = await signed_in_browser(app, client, url)
         assert (await web.get("/settings/profile")).status_code == 200
 
         server.stop()  # type: ignore[attr-defined]
@@ -76,17 +82,9 @@ async def test_requests_during_an_outage_get_a_quick_503_and_the_app_recovers_by
 
 async def test_a_restart_nobody_noticed_costs_no_failed_request(private_server: tuple[object, str]) -> None:
     server, url = private_server
-    settings = make_settings(url, db_pool_timeout=2, saq_in_process_worker=False, saq_redis_url=None)
-    app = create_app(settings)
+    app = create_app(make_settings(url, db_pool_timeout=2, saq_in_process_worker=False, saq_redis_url=None))
     async with AsyncTestClient(app=app, base_url=BASE_URL) as client:
-        web = WebClient(client)
-        engine = create_async_engine(settings.sqlalchemy_url, poolclass=NullPool)
-        async with AsyncSession(engine) as db:
-            accounts = Accounts(db=db, security=app.state.security)
-            await accounts.create()
-            await db.commit()
-        await engine.dispose()
-        await accounts.login(web)
+        web = await signed_in_browser(app, client, url)
         assert (await web.get("/settings/profile")).status_code == 200  # pooled connections exist
 
         server.stop()  # type: ignore[attr-defined]
