@@ -42,7 +42,7 @@ def private_server(tmp_path: Path) -> Iterator[tuple[object, str]]:
         server.cleanup()
 
 
-async def signed_in_browser(app: Litestar, client: AsyncTestClient[Litestar], url: str) -> WebClient:
+async def signed_in_browser(app: Litestar, client: AsyncTestClient[Litestar]) -> WebClient:
     """A browser signed in to a fresh account on the private server."""
     engine = create_async_engine(app.state.settings.sqlalchemy_url, poolclass=NullPool)
     async with AsyncSession(engine) as db:
@@ -61,7 +61,7 @@ async def test_requests_during_an_outage_get_a_quick_503_and_the_app_recovers_by
     server, url = private_server
     app = create_app(make_settings(url, db_pool_timeout=2, saq_in_process_worker=False, saq_redis_url=None))
     async with AsyncTestClient(app=app, base_url=BASE_URL) as client:
-        web = await signed_in_browser(app, client, url)
+        web = await signed_in_browser(app, client)
         assert (await web.get("/settings/profile")).status_code == 200
 
         server.stop()  # type: ignore[attr-defined]
@@ -84,7 +84,7 @@ async def test_a_restart_nobody_noticed_costs_no_failed_request(private_server: 
     server, url = private_server
     app = create_app(make_settings(url, db_pool_timeout=2, saq_in_process_worker=False, saq_redis_url=None))
     async with AsyncTestClient(app=app, base_url=BASE_URL) as client:
-        web = await signed_in_browser(app, client, url)
+        web = await signed_in_browser(app, client)
         assert (await web.get("/settings/profile")).status_code == 200  # pooled connections exist
 
         server.stop()  # type: ignore[attr-defined]
