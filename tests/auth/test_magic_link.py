@@ -8,17 +8,14 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from litestar.testing.transport import TestClientTransport as AppTransport
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.asgi import create_app
-from app.auth.core.adapter import SecondFactorChallenge
 from app.auth.core.clock import FrozenClock
 from app.auth.core.models import AuditEvent
-from app.auth.core.toolkit import security_of
 from app.auth.models import AuthSession, EmailToken
 from app.settings import Settings
 from tests.support.accounts import Accounts
@@ -272,16 +269,9 @@ async def test_an_account_with_a_second_factor_is_sent_to_it_instead_of_signed_i
     web: WebClient,
     mailbox: Mailbox,
     db: AsyncSession,
-    app: Litestar,
-    monkeypatch: pytest.MonkeyPatch,
     way: str,
 ) -> None:
-    # The adapter's decision, as a product with second factors would make it.
-    adapter = security_of(app).adapter
-    monkeypatch.setattr(
-        adapter, "second_factor_for", lambda request, user: SecondFactorChallenge("/login/mfa")
-    )
-    await accounts.create()
+    await accounts.enrol_totp(await accounts.create())
     await ask(web)
     link, code = await sign_in_mail(mailbox)
     if way == "link":
@@ -290,7 +280,7 @@ async def test_an_account_with_a_second_factor_is_sent_to_it_instead_of_signed_i
     else:
         response = await web.submit("/login/email/code", {"code": code})
     assert response.status_code == 303
-    assert response.headers["location"] == "/login/mfa"
+    assert response.headers["location"] == "/login/two-factor"
     assert await sessions(db) == 0
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import httpx
+import pyotp
 import pytest
 from litestar import Litestar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.core.identity import canonical_email
+from app.auth.core.models import TotpCredential
 from app.auth.core.toolkit import Security
 from app.auth.models import User
 from tests.support.web import WebClient
@@ -44,6 +46,24 @@ class Accounts:
         self.db.add(user)
         await self.db.commit()
         return user
+
+    async def enrol_totp(self, user: User) -> str:
+        """Give `user` an active authenticator app (straight in the database); its base32 secret."""
+        secret = pyotp.random_base32(length=32)
+        self.db.add(
+            TotpCredential(
+                user_id=user.id,
+                secret_sealed=self.security.at_rest.seal(secret.encode(), b"totp:" + user.id.bytes),
+                confirmed_at=self.security.clock.now(),
+            )
+        )
+        await self.db.commit()
+        return secret
+
+    def totp_code(self, secret: str, steps: int = 0) -> str:
+        """The code of `secret` at the app's clock, `steps` time steps away."""
+        now = self.security.clock.now().timestamp() + steps * 30
+        return pyotp.TOTP(secret).at(now)
 
     async def login(
         self,

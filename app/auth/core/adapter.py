@@ -14,7 +14,6 @@ and in its routes and templates, never by editing the core, so core releases kee
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
@@ -23,18 +22,11 @@ if TYPE_CHECKING:
 
     from app.auth.core.models import UserSecurityColumns
 
-__all__ = ("AccountAdapter", "SecondFactorChallenge")
-
-
-@dataclass(frozen=True)
-class SecondFactorChallenge:
-    """Where to send a user whose first factor passed but who must present a second one."""
-
-    url: str
+__all__ = ("AccountAdapter",)
 
 
 class AccountAdapter:
-    """The defaults: open registration, the wave-1 page paths, no second factor, mail not wired."""
+    """The defaults: open registration, the core's page paths, mail not wired."""
 
     PAGES: ClassVar[Mapping[str, str]] = {
         "login": "/login",
@@ -45,6 +37,9 @@ class AccountAdapter:
         "magic_link": "/login/email/link",
         "confirm_email_change": "/settings/email/confirm",
         "sessions": "/settings/sessions",
+        "security": "/settings/security",
+        "two_factor": "/login/two-factor",
+        "sudo": "/sudo",
     }
     """The pages mailed links and redirects point at, by name. A fork that renames a route changes it here."""
 
@@ -69,12 +64,6 @@ class AccountAdapter:
     def login_redirect_url(self, request: Request[Any, Any, Any], user: UserSecurityColumns) -> str:
         """Where a user goes after signing in when the sign-in named no (safe) destination."""
         return self.page_path("after_login")
-
-    def second_factor_for(
-        self, request: Request[Any, Any, Any], user: UserSecurityColumns
-    ) -> SecondFactorChallenge | None:
-        """The second-factor step for `user`, or None to start the session now."""
-        return None
 
     def device_label(self, user_agent: str) -> str:
         """A short, readable name for the browser behind `user_agent` ("Firefox on Windows")."""

@@ -19,13 +19,17 @@ from litestar.enums import ScopeType
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.core.audit_log import audit
+from app.auth.core.redirects import safe_redirect_target
 from app.auth.core.remember import RememberVerdict
 from app.auth.core.remember_store import restore
+from app.auth.core.second_factor import browser_is_trusted, factors_of, start_pending
 from app.auth.core.session_store import CurrentSession, CurrentUser, begin_session, resume_session
 from app.auth.core.sessions import SessionKind
 from app.auth.core.toolkit import Security, security_of
 
 if TYPE_CHECKING:
+    from uuid import UUID
+
     from litestar import Litestar, Request
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -73,6 +77,11 @@ class AuthenticationMiddleware:
             if resumed is not None:
                 return resumed
             outgoing.append(_expired(names.session, security))
+        if request.cookies.get(names.pre_session):
+            # A sign-in is waiting for its second factor: nothing else signs this browser in
+            # (not even remember-me) until it is answered or its pre-session lapses [15][16].
+            request.scope["pre_session"] = True
+            return None, None
         remembered = request.cookies.get(names.remember)
         if remembered:
             return await self._restore(request, remembered, security, db_config, outgoing)
@@ -98,6 +107,31 @@ class AuthenticationMiddleware:
                 if restored.verdict is not RememberVerdict.RACE:
                     outgoing.append(_expired(names.remember, security))
                 return None, None
+            if restored.new_cookie:
+                max_age = int(security.policy.remember_me_lifetime.total_seconds())
+                outgoing.append(_cookie(names.remember, restored.new_cookie, security, max_age=max_age))
+            if await _owes_second_factor(db, request, restored.user.id, security):
+                # Remember-me stands in for the password only [15]: the second factor is still asked.
+                token = await start_pending(
+                    db,
+                    security,
+                    restored.user.id,
+                    method=SessionKind.REMEMBERED,
+                    remember_token_id=restored.token_id,
+                    next_url=_return_path(request),
+                )
+                await audit(
+                    db,
+                    request,
+                    "auth.login.second_factor_required",
+                    user_id=restored.user.id,
+                    method="remembered",
+                )
+                await db.commit()
+                ttl = int(security.policy.pending_login_ttl.total_seconds())
+                outgoing.append(_cookie(names.pre_session, token, security, max_age=ttl))
+                request.scope["pre_session"] = True
+                return None, None
             new = await begin_session(
                 db,
                 request,
@@ -108,13 +142,26 @@ class AuthenticationMiddleware:
             )
             await db.commit()
         outgoing.append(_cookie(names.session, new.token, security))
-        if restored.new_cookie:
-            max_age = int(security.policy.remember_me_lifetime.total_seconds())
-            outgoing.append(_cookie(names.remember, restored.new_cookie, security, max_age=max_age))
         # Load the session the normal way so the rest of the request sees the same values.
         async with _autocommit_engine(db_config, security).connect() as conn:
             resumed = await resume_session(conn, new.token, security)
         return resumed if resumed is not None else (None, None)
+
+
+async def _owes_second_factor(
+    db: AsyncSession, request: Request[Any, Any, Any], user_id: UUID, security: Security
+) -> bool:
+    """Whether the account has a second factor this browser is not trusted to skip."""
+    factors = await factors_of(db, user_id)
+    return factors.required and not await browser_is_trusted(db, request, user_id, security)
+
+
+def _return_path(request: Request[Any, Any, Any]) -> str:
+    """The page to open once the second factor is answered: this one, for a plain page view."""
+    if request.method != "GET" or request.headers.get("hx-request") == "true":
+        return ""
+    query = request.url.query
+    return safe_redirect_target(request.url.path + (f"?{query}" if query else ""), default="")
 
 
 def _autocommit_engine(db_config: RequestDBConfig, security: Security) -> AsyncEngine:

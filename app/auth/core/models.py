@@ -27,12 +27,18 @@ __all__ = (
     "USERS_TABLE",
     "AuditEvent",
     "AuthSession",
+    "BackupCode",
     "CoreBase",
     "EmailToken",
     "LoginThrottle",
+    "PasskeyChallenge",
+    "PendingLogin",
     "RateLimitCounter",
     "RememberToken",
+    "TotpCredential",
+    "TrustedBrowser",
     "UserSecurityColumns",
+    "WebAuthnCredential",
 )
 
 CoreBase = UUIDv7AuditBase
@@ -65,6 +71,12 @@ class UserSecurityColumns:
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     password_changed_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    mfa_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Consecutive wrong second-factor answers, across sign-in attempts (reset by a right one) [49]."""
+    mfa_locked_until: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    """While in the future, no second-factor answer is accepted, not even a right one [49]."""
+    webauthn_user_handle: Mapped[bytes | None] = mapped_column(LargeBinary(64), unique=True, default=None)
+    """The random user handle passkeys carry (64 bytes; not the id, not the email) [57]."""
 
 
 _USER_ID = f"{USERS_TABLE}.id"
@@ -155,6 +167,102 @@ class RateLimitCounter(CoreBase):
 
     key: Mapped[str] = mapped_column(String(255), unique=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), index=True)
+
+
+class PendingLogin(CoreBase):
+    """The pre-session [16]: the first factor passed, the second is still owed.
+
+    Not a session: the middleware never turns it into a signed-in user, so it reaches only the
+    second-step pages. It lives `pending_login_ttl` (10 min), is used once (deleted when the
+    session starts) and allows `mfa_attempt_max_failures` wrong answers before the password is
+    asked again.
+    """
+
+    __tablename__ = "pending_logins"
+
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    user_id: Mapped[UUID] = mapped_column(ForeignKey(_USER_ID, ondelete="CASCADE"), index=True)
+    method: Mapped[str] = mapped_column(String(20))
+    """How the first factor was presented: the `SessionKind` the session will have."""
+    remember: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Start "remember me" with the session (the sign-in form asked for it)."""
+    remember_token_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("remember_tokens.id", ondelete="CASCADE"), default=None
+    )
+    """A remember-me restore: the (already rotated) token the new session belongs to."""
+    next_url: Mapped[str] = mapped_column(String(2048), default="")
+    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class TotpCredential(CoreBase):
+    """A user's authenticator app: the shared secret, sealed (AES-256-GCM bound to the user) [50].
+
+    `confirmed_at` is NULL while enrolling: the secret is only active once the user has typed a
+    code from it. `last_used_step` is the newest accepted time step, so no code works twice [48].
+    """
+
+    __tablename__ = "totp_credentials"
+
+    user_id: Mapped[UUID] = mapped_column(ForeignKey(_USER_ID, ondelete="CASCADE"), unique=True)
+    secret_sealed: Mapped[str] = mapped_column(String(255))
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    last_used_step: Mapped[int | None] = mapped_column(BigInteger, default=None)
+
+
+class BackupCode(CoreBase):
+    """One single-use backup code: a non-secret 4-character id and a keyed digest of the whole code [51][52]."""
+
+    __tablename__ = "backup_codes"
+    __table_args__ = (Index("uq_backup_codes_user_id_lookup", "user_id", "lookup", unique=True),)
+
+    user_id: Mapped[UUID] = mapped_column(ForeignKey(_USER_ID, ondelete="CASCADE"))
+    lookup: Mapped[str] = mapped_column(String(4))
+    digest: Mapped[bytes] = mapped_column(LargeBinary(32))
+    used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+
+
+class TrustedBrowser(CoreBase):
+    """A browser that may skip the second factor for one user until `expires_at` [27]."""
+
+    __tablename__ = "trusted_browsers"
+
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    user_id: Mapped[UUID] = mapped_column(ForeignKey(_USER_ID, ondelete="CASCADE"), index=True)
+    device_label: Mapped[str] = mapped_column(String(120), default="")
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+
+
+class WebAuthnCredential(CoreBase):
+    """A passkey: the credential id (unique across all users), its public key and signature counter [55][56]."""
+
+    __tablename__ = "webauthn_credentials"
+
+    user_id: Mapped[UUID] = mapped_column(ForeignKey(_USER_ID, ondelete="CASCADE"), index=True)
+    credential_id: Mapped[bytes] = mapped_column(LargeBinary(1023), unique=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    sign_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    transports: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    aaguid: Mapped[str] = mapped_column(String(36), default="")
+    name: Mapped[str] = mapped_column(String(64))
+    backup_eligible: Mapped[bool] = mapped_column(Boolean, default=False)
+    backed_up: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+
+
+class PasskeyChallenge(CoreBase):
+    """A WebAuthn challenge issued for one ceremony, bound to one session or browser; used once [54]."""
+
+    __tablename__ = "passkey_challenges"
+
+    challenge: Mapped[bytes] = mapped_column(LargeBinary(64), unique=True)
+    ceremony: Mapped[str] = mapped_column(String(20))
+    """`register`, `sign_in` (no user known yet), `second_factor` or `sudo`."""
+    binding_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    """SHA-256 of what the ceremony belongs to: the session id, the pre-session token or a browser nonce."""
+    user_id: Mapped[UUID | None] = mapped_column(ForeignKey(_USER_ID, ondelete="CASCADE"), default=None)
     expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), index=True)
 
 

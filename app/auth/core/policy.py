@@ -61,6 +61,7 @@ _CEILINGS: dict[str, int | timedelta] = {
     "login_hard_cap": 100,  # NIST: at most 100 consecutive failures [11]
     "code_max_attempts": 10,  # [33]
     "mfa_max_failures": 10,  # [49]
+    "mfa_attempt_max_failures": 10,
     "totp_valid_window": 1,  # [47]
     "ip_auth_posts_per_minute": 1_000,
     "emails_per_address_per_hour": 50,
@@ -151,12 +152,16 @@ class SecurityPolicy:
     # --- second factors [47]-[58]
     totp_valid_window: int = 1
     """Time steps accepted either side of now [47]."""
-    mfa_max_failures: int = 5
-    """Wrong second-factor codes before the MFA lock."""
+    mfa_attempt_max_failures: int = 5
+    """Wrong second-factor answers one sign-in attempt survives; then the password is asked again [49]."""
+    mfa_max_failures: int = 10
+    """Consecutive wrong second-factor answers on one account, across attempts, before the MFA lock [49]."""
     mfa_lock_duration: timedelta = timedelta(minutes=15)
-    """How long the MFA lock lasts."""
+    """How long the MFA lock lasts: no second-factor answer is accepted meanwhile, not even a right one."""
     backup_code_count: int = 10
-    """Backup codes per set."""
+    """Backup codes per set [51]."""
+    backup_codes_low: int = 3
+    """Fewer unused backup codes than this and the account pages suggest a new set."""
     pending_login_ttl: timedelta = timedelta(minutes=10)
     """How long a "password ok, second factor pending" state lives [16]."""
     passkey_challenge_ttl: timedelta = timedelta(minutes=5)

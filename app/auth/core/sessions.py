@@ -44,6 +44,12 @@ class SessionKind(StrEnum):
     REMEMBERED = "remembered"
     MAGIC_LINK = "magic_link"
     EMAIL_CONFIRMATION = "email_confirmation"
+    PASSKEY = "passkey"
+    """A passkey with user verification: both factors at once, so it counts for sudo like a password."""
+
+
+PRESENTS_CREDENTIALS = frozenset({SessionKind.PASSWORD, SessionKind.PASSKEY})
+"""Sessions whose sign-in counts as a fresh re-authentication (sudo) [28]."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +83,7 @@ def start_session(kind: SessionKind, *, clock: Clock, policy: SecurityPolicy) ->
         kind=kind,
         started_at=now,
         expires_at=now + policy.session_absolute_timeout,
-        authenticated_at=now if kind is SessionKind.PASSWORD else None,
+        authenticated_at=now if kind in PRESENTS_CREDENTIALS else None,
     )
 
 

@@ -7,8 +7,9 @@ are counted per address, known or not, and after the free ones each attempt must
 (`ThrottledError`, requirements 11-12); the count is kept in its own transaction so a failed request
 cannot roll it back.
 
-Second factors (TOTP, passkeys) slot in at the adapter's `second_factor_for`: when it returns a
-challenge, the caller stops before starting a session and sends the user to that challenge instead.
+Routes do not call `sign_user_in` directly after a first factor: they call
+`second_factor.continue_sign_in`, which starts the session only when the account needs no second
+factor (or this browser is trusted to skip it), and otherwise opens the second step [15].
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from litestar import Request, Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.core.adapter import SecondFactorChallenge
 from app.auth.core.audit_log import audit
 from app.auth.core.db import release_connection
 from app.auth.core.identity import InvalidEmail, canonical_email
@@ -56,13 +56,6 @@ class ThrottledError(Exception):
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"retry after {retry_after}s")
         self.retry_after = retry_after
-
-
-def second_factor_for(
-    request: Request[Any, Any, Any], user: UserSecurityColumns
-) -> SecondFactorChallenge | None:
-    """The second-factor step for `user`, as the host's adapter decides (None: start the session)."""
-    return security_of(request).adapter.second_factor_for(request, user)
 
 
 @dataclass(frozen=True)

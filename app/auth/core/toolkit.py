@@ -12,10 +12,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from app.auth.core.adapter import AccountAdapter
 from app.auth.core.clock import Clock, SystemClock
-from app.auth.core.crypto import derive_key
+from app.auth.core.crypto import Cipher, derive_key
 from app.auth.core.passwords import PasswordHasher
 from app.auth.core.policy import DEFAULT_POLICY, FAST_TEST_ARGON2, SecurityPolicy
 
@@ -40,12 +41,19 @@ class CookieNames:
     pending: str
     magic: str
     link: str
+    pre_session: str
+    """The pre-session of a sign-in that still owes its second factor [16]."""
+    trusted: str
+    """This browser may skip the second factor (for the one user it was trusted by) [27]."""
+    passkey: str
+    """Binds a passkey sign-in ceremony to the browser that started it (no session exists yet) [54]."""
 
     @classmethod
     def for_deployment(cls, *, secure: bool) -> CookieNames:
         """The names for a deployment that does (or, in local development, does not) serve HTTPS."""
         prefix = "__Host-" if secure else ""
-        return cls(*(f"{prefix}{name}" for name in ("session", "remember", "pending", "magic", "link")))
+        names = ("session", "remember", "pending", "magic", "link", "mfa", "trusted", "passkey")
+        return cls(*(f"{prefix}{name}" for name in names))
 
 
 @dataclass
@@ -61,11 +69,21 @@ class Security:
     """Keys sign-in throttle rows, so raw email addresses are never stored there."""
     cookie_key: bytes
     """Signs small cookies the server must trust later (the pending-confirmation cookie)."""
+    backup_code_key: bytes
+    """Keys the digests of backup codes (a leaked table is useless without it) [51]."""
+    at_rest: Cipher
+    """Seals secrets the core must read back (TOTP secrets), AES-256-GCM bound to their row [50]."""
     cookies: CookieNames
     secure_cookies: bool
     """Whether cookies carry the Secure flag (always in production)."""
     base_url: str
     """The configured origin mailed links are built from, never the request's Host header [37]."""
+    site_name: str
+    """What authenticator apps and passkey prompts call this service (TOTP issuer, WebAuthn RP name)."""
+    webauthn_rp_id: str
+    """The WebAuthn relying-party id: the host name of `base_url`, from settings, never the request [55]."""
+    webauthn_origin: str
+    """The exact origin passkey responses must come from (the scheme and host of `base_url`) [55]."""
     users: type[UserSecurityColumns]
     """The host's `User` model (it mixes in `UserSecurityColumns`)."""
     adapter: AccountAdapter
@@ -120,8 +138,10 @@ def make_security(
     ratelimit_redis_url: str | None = None,
     ratelimit_prefix: str = "gatehouse:ratelimit:",
     current_user_columns: Sequence[str] = (),
+    site_name: str = "Gatehouse",
 ) -> Security:
     """The toolkit for one deployment; keys are derived from `secret`, one per purpose."""
+    origin = urlsplit(base_url)
     return Security(
         policy=policy,
         clock=clock or SystemClock(),
@@ -129,9 +149,14 @@ def make_security(
         code_key=derive_key(secret, "gatehouse/codes/v1"),
         throttle_key=derive_key(secret, "gatehouse/login-throttle/v1"),
         cookie_key=derive_key(secret, "gatehouse/signed-cookies/v1"),
+        backup_code_key=derive_key(secret, "gatehouse/backup-codes/v1"),
+        at_rest=Cipher({"v1": derive_key(secret, "gatehouse/at-rest/v1")}, active="v1"),
         cookies=CookieNames.for_deployment(secure=secure_cookies),
         secure_cookies=secure_cookies,
         base_url=base_url.rstrip("/"),
+        site_name=site_name,
+        webauthn_rp_id=origin.hostname or "localhost",
+        webauthn_origin=f"{origin.scheme}://{origin.netloc}",
         users=users,
         adapter=adapter or AccountAdapter(),
         trusted_proxies=tuple(trusted_proxies),

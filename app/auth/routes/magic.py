@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
@@ -24,8 +25,8 @@ from app.auth.core.magic import (
 from app.auth.core.models import UserSecurityColumns
 from app.auth.core.pacing import paced
 from app.auth.core.pending import clear_pending_cookie, read_pending, set_pending_cookie
+from app.auth.core.second_factor import continue_sign_in
 from app.auth.core.sessions import SessionKind
-from app.auth.core.signin import second_factor_for
 from app.auth.core.toolkit import Security
 from app.auth.forms import CodeForm, MagicLinkForm
 from app.auth.routes.common import (
@@ -37,7 +38,6 @@ from app.auth.routes.common import (
     forget_link_token,
     kept_link_token,
     land_from_mail,
-    sign_user_in,
 )
 from app.db import DBSession
 from app.settings import Settings
@@ -160,12 +160,10 @@ class MagicLinkController(Controller):
     async def _sign_in(
         self, db: DBSession, request: Request[Any, Any, Any], user: UserSecurityColumns
     ) -> Response[Any]:
-        # The mail replaces only the password: a second factor, when the account has one, still decides.
-        challenge = second_factor_for(request, user)
-        if challenge is not None:
-            return see_other(request, challenge.url)
+        # The mail replaces only the password: an account with a second factor is asked for it next.
         security: Security = request.app.state.security
-        response = see_other(request, security.adapter.login_redirect_url(request, user))
-        await sign_user_in(db, request, response, user, kind=SessionKind.MAGIC_LINK)
+        response = await continue_sign_in(
+            db, request, user, kind=SessionKind.MAGIC_LINK, redirect=partial(see_other, request)
+        )
         clear_pending_cookie(response, security, name=security.cookies.magic)
         return response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
@@ -23,6 +24,7 @@ from app.auth.core.registration import (
     register,
     resend_confirmation,
 )
+from app.auth.core.second_factor import continue_sign_in
 from app.auth.core.sessions import SessionKind
 from app.auth.core.toolkit import Security
 from app.auth.forms import CodeForm, PasswordForm, RegistrationForm, password_problems
@@ -35,7 +37,6 @@ from app.auth.routes.common import (
     forget_link_token,
     kept_link_token,
     land_from_mail,
-    sign_user_in,
 )
 from app.db import DBSession
 from app.web.flash import flash
@@ -193,15 +194,22 @@ class RegistrationController(Controller):
         security: Security = request.app.state.security
         if password_applied:
             flash(request, "Your address is confirmed. Welcome!", "success")
-            response = see_other(request, "/settings")
+            next_url = "/settings"
         else:
             flash(
                 request,
                 "Your address is confirmed. Choose your password on this device to finish.",
                 "success",
             )
-            response = see_other(request, "/welcome/password")
-        await sign_user_in(db, request, response, user, kind=SessionKind.EMAIL_CONFIRMATION)
+            next_url = "/welcome/password"
+        response = await continue_sign_in(
+            db,
+            request,
+            user,
+            kind=SessionKind.EMAIL_CONFIRMATION,
+            redirect=partial(see_other, request),
+            next_url=next_url,
+        )
         clear_pending_cookie(response, security)
         return response
 

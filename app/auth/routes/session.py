@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
@@ -12,18 +13,17 @@ from litestar.response import Template
 from app.auth.core.guards import requires_anonymous, requires_user
 from app.auth.core.limits import limit_posts_per_ip
 from app.auth.core.redirects import safe_redirect_target
+from app.auth.core.second_factor import continue_sign_in
 from app.auth.core.sessions import SessionKind
 from app.auth.core.signin import (
     InvalidCredentialsError,
     ThrottledError,
     authenticate,
     confirm_sudo,
-    second_factor_for,
     sign_out,
 )
-from app.auth.core.toolkit import security_of
 from app.auth.forms import SignInForm
-from app.auth.routes.common import NO_STORE, FormData, sign_user_in
+from app.auth.routes.common import NO_STORE, FormData
 from app.db import DBSession
 from app.web.htmx import render, see_other
 
@@ -65,17 +65,16 @@ class SessionController(Controller):
                 status=422,
                 headers=NO_STORE,
             )
-        challenge = second_factor_for(request, user)
-        if challenge is not None:  # pragma: no cover - no second factors yet
-            return see_other(request, challenge.url)
         # No (safe) destination asked for: the adapter decides where a signed-in user lands.
-        response = see_other(
-            request, form.next or security_of(request).adapter.login_redirect_url(request, user)
+        return await continue_sign_in(
+            db_session,
+            request,
+            user,
+            kind=SessionKind.PASSWORD,
+            redirect=partial(see_other, request),
+            remember=form.remember,
+            next_url=form.next or None,
         )
-        await sign_user_in(
-            db_session, request, response, user, kind=SessionKind.PASSWORD, remember=form.remember
-        )
-        return response
 
     @post("/logout", name="logout")
     async def logout(self, request: Request[Any, Any, Any], db_session: DBSession) -> Response[Any]:
