@@ -14,6 +14,7 @@ _WHERE = {
     "ip_address": "203.0.113.7",
     "reset_link": f"{_BASE}/forgot-password",
     "sessions_link": f"{_BASE}/settings/sessions",
+    "security_link": f"{_BASE}/settings/security",
 }
 
 SAMPLES: dict[str, dict[str, Any]] = {
@@ -45,6 +46,9 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "link_lifetime": "24 hours",
     },
     "email_in_use": {"sign_in_link": f"{_BASE}/login", "reset_link": f"{_BASE}/forgot-password"},
+    "mfa_changed": {**_WHERE, "change": "totp_enabled", "name": "", "others_signed_out": True},
+    "backup_code_used": {**_WHERE, "remaining": 2},
+    "mfa_locked": {**_WHERE, "lock_duration": "15 minutes"},
 }
 """Template name → context used for its preview."""
 

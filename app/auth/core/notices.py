@@ -24,6 +24,7 @@ __all__ = (
     "notify_email_change_requested",
     "notify_email_changed",
     "notify_if_new_device",
+    "notify_mfa_changed",
     "notify_password_changed",
 )
 
@@ -40,6 +41,7 @@ def notice_context(request: Request[Any, Any, Any], security: Security, **extra:
         "device": security.adapter.device_label(request.headers.get("user-agent", "")),
         "ip_address": client_address(request),
         "sessions_link": security.link("sessions"),
+        "security_link": security.link("security"),
         **account_links(security),
         **extra,
     }
@@ -52,6 +54,22 @@ def notify_password_changed(
     security = security_of(request)
     context = notice_context(request, security, how=how)
     security.adapter.send_mail(db, to=user.email, template="password_changed", context=context)
+
+
+def notify_mfa_changed(
+    db: AsyncSession,
+    request: Request[Any, Any, Any],
+    user: UserSecurityColumns,
+    change: str,
+    *,
+    name: str = "",
+    others_signed_out: bool = True,
+) -> None:
+    """A second factor changed [24][50][55][58]. `change`: `totp_enabled`, `totp_disabled`,
+    `backup_codes_regenerated`, `passkey_added` or `passkey_removed` (`name`: the passkey's)."""
+    security = security_of(request)
+    context = notice_context(request, security, change=change, name=name, others_signed_out=others_signed_out)
+    security.adapter.send_mail(db, to=user.email, template="mfa_changed", context=context)
 
 
 def notify_email_change_requested(

@@ -2,6 +2,7 @@
 
 from app.auth.routes.email_change import EmailChangeController
 from app.auth.routes.magic import MagicLinkController
+from app.auth.routes.passkeys import PasskeyController
 from app.auth.routes.recovery import RecoveryController
 from app.auth.routes.register import RegistrationController
 from app.auth.routes.session import SessionController
@@ -14,12 +15,14 @@ CONTROLLERS = (
     RecoveryController,
     MagicLinkController,
     EmailChangeController,
+    PasskeyController,
 )
 
 __all__ = (
     "CONTROLLERS",
     "EmailChangeController",
     "MagicLinkController",
+    "PasskeyController",
     "RecoveryController",
     "RegistrationController",
     "SessionController",
