@@ -254,10 +254,13 @@ async def authentication_options(
         rp_id=security.webauthn_rp_id,
         challenge=await issue_challenge(db, security, ceremony, binding, user_id),
         timeout=timeout_ms(security),
-        allow_credentials=allowed or None,
+        allow_credentials=allowed,
         user_verification=UserVerificationRequirement.REQUIRED,
     )
-    return options_to_json_dict(options)
+    answer = options_to_json_dict(options)
+    if not allowed:
+        answer.pop("allowCredentials", None)  # absent, not empty: nothing about any account [57]
+    return answer
 
 
 def _parse_assertion(response: Mapping[str, Any]) -> AuthenticationCredential:

@@ -72,14 +72,14 @@ def wants_json(request: Request[Any, Any, Any]) -> bool:
 
 def follow(request: Request[Any, Any, Any], path: str) -> Response[Any]:
     """The script's "it worked, go to `path`" (flash messages ride along, as on a redirect)."""
-    response: Response[Any] = Response({"redirect": path}, headers=NO_STORE)
+    response: Response[Any] = Response({"redirect": path}, status_code=200, headers=NO_STORE)
     carry_flashes(request, response)
     return response
 
 
 def options_answer(options: dict[str, Any]) -> Response[Any]:
     """Ceremony options for the script."""
-    return Response(options, headers=NO_STORE)
+    return Response(options, status_code=200, headers=NO_STORE)
 
 
 def start_over() -> Response[Any]:
