@@ -22,6 +22,7 @@ from app.auth.core.guards import (
     requires_user,
     return_path,
 )
+from app.auth.core.second_factor import has_pre_session
 from app.web.htmx import see_other
 
 __all__ = ("EXCEPTION_HANDLERS", "requires_anonymous", "requires_sudo", "requires_user")
@@ -33,6 +34,9 @@ def login_required_handler(request: Request[Any, Any, Any], _: LoginRequired) ->
         return Response(
             {"status": 401, "error": "Authentication required"}, status_code=HTTP_401_UNAUTHORIZED
         )
+    if has_pre_session(request):
+        # Half signed in: the second step is where this browser belongs [15][16].
+        return see_other(request, "/login/two-factor")
     return see_other(request, f"/login?next={quote(return_path(request), safe='/')}")
 
 

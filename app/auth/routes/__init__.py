@@ -7,6 +7,7 @@ from app.auth.routes.recovery import RecoveryController
 from app.auth.routes.register import RegistrationController
 from app.auth.routes.session import SessionController
 from app.auth.routes.settings import SettingsController
+from app.auth.routes.two_factor import TwoFactorController
 
 CONTROLLERS = (
     RegistrationController,
@@ -16,6 +17,7 @@ CONTROLLERS = (
     MagicLinkController,
     EmailChangeController,
     PasskeyController,
+    TwoFactorController,
 )
 
 __all__ = (
@@ -27,4 +29,5 @@ __all__ = (
     "RegistrationController",
     "SessionController",
     "SettingsController",
+    "TwoFactorController",
 )
