@@ -23,8 +23,8 @@ from tests.auth.test_password_reset import reset_link
 from tests.auth.test_password_reset import use as use_reset
 from tests.support.accounts import DEFAULT_PASSWORD, Accounts
 from tests.support.mail import Mailbox
-from tests.web.test_route_table import concrete
 from tests.support.web import WebClient
+from tests.web.test_route_table import concrete
 
 STEP = "/login/two-factor"
 
