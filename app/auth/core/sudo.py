@@ -143,7 +143,9 @@ async def seal_replay(connection: ASGIConnection[Any, Any, Any, Any]) -> str | N
 
 def keep_replay(response: Response[Any], sealed: str, security: Security) -> None:
     """Put the sealed form in the browser until the sudo prompt is answered."""
-    set_cookie(response, _cookie_name(security), sealed, secure=security.secure_cookies, max_age=REPLAY_TTL_SECONDS)
+    set_cookie(
+        response, _cookie_name(security), sealed, secure=security.secure_cookies, max_age=REPLAY_TTL_SECONDS
+    )
 
 
 def read_replay(request: Request[Any, Any, Any]) -> Replay | None:
@@ -165,7 +167,9 @@ def read_replay(request: Request[Any, Any, Any]) -> Replay | None:
     raw_fields = data.get("fields")
     if not path or not isinstance(raw_fields, list):
         return None
-    fields = [(str(item[0]), str(item[1])) for item in raw_fields if isinstance(item, list) and len(item) == 2]
+    fields = [
+        (str(item[0]), str(item[1])) for item in raw_fields if isinstance(item, list) and len(item) == 2
+    ]
     return Replay(path=path, fields=fields)
 
 
