@@ -18,9 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.core.clock import FrozenClock
 from app.auth.core.models import AuditEvent, PendingLogin, TrustedBrowser
 from app.auth.models import AuthSession, User
+from tests.auth.test_magic_link import ask as ask_magic
+from tests.auth.test_magic_link import sign_in_mail
+from tests.auth.test_password_reset import LINK as RESET_LINK
 from tests.auth.test_password_reset import ask as ask_reset
 from tests.auth.test_password_reset import reset_link
 from tests.auth.test_password_reset import use as use_reset
+from tests.auth.test_registration import confirmation, register
 from tests.support.accounts import DEFAULT_PASSWORD, Accounts
 from tests.support.mail import Mailbox
 from tests.support.web import WebClient
@@ -331,3 +335,74 @@ async def test_signing_out_everywhere_wipes_trusted_browsers(
     await web.get("/settings/sessions")
     await web.submit("/settings/sessions/revoke-others")
     assert await count(db, TrustedBrowser) == 0
+
+
+# --- every way in asks [15]
+
+
+async def test_remember_me_restores_only_up_to_the_second_step(
+    enrolled: tuple[User, str], accounts: Accounts, web: WebClient, clock: FrozenClock, db: AsyncSession
+) -> None:
+    _, secret = enrolled
+    await first_factor(web, remember="on")
+    assert await answer(web, accounts.totp_code(secret)) == 303
+    clock.advance(timedelta(hours=13))  # the session is long dead; the remember-me cookie is not
+    response = await web.get("/settings/sessions", follow_redirects=False)
+    assert response.headers["location"] == STEP
+    assert await count(db, AuthSession) == 0, "the dead session is gone and no new one starts yet"
+    assert "mfa" in web.cookies
+    for _ in range(2):  # further requests do not restore again, nor pile up pre-sessions
+        await web.get("/settings/profile", follow_redirects=False)
+    assert await count(db, PendingLogin) == 1
+    await web.get(STEP)
+    done = await web.submit(STEP, {"code": accounts.totp_code(secret)})
+    assert done.headers["location"] == "/settings/sessions", "back to the page that was asked for"
+    kinds = (await db.scalars(select(AuthSession.kind))).all()
+    assert "remembered" in kinds
+    assert await signed_in(web)
+
+
+async def test_every_way_in_asks_an_enrolled_account_for_the_second_factor(
+    accounts: Accounts, web: WebClient, mailbox: Mailbox, db: AsyncSession
+) -> None:
+    """Password, mailed link, mailed code, address confirmation: each ends at the second step,
+    never at a session [15]. (Remember-me is the test above; a password reset signs nobody in.)"""
+    user = await accounts.create()
+    await accounts.enrol_totp(user)
+
+    await first_factor(web.other_browser())
+
+    by_link = web.other_browser()
+    await ask_magic(by_link)
+    link, code = await sign_in_mail(mailbox)
+    await by_link.get(link)
+    response = await by_link.submit("/login/email/link")
+    assert response.headers["location"] == STEP
+
+    by_code = web.other_browser()
+    await ask_magic(by_code)
+    _, code = await sign_in_mail(mailbox, count=2)
+    response = await by_code.submit("/login/email/code", {"code": code})
+    assert response.headers["location"] == STEP
+
+    # An address confirmation signs the new account in; with a second factor (set up on the
+    # unconfirmed account straight in the database) it too stops at the second step.
+    newcomer = web.other_browser()
+    await register(newcomer, "newcomer@example.com")
+    fresh = await db.scalar(select(User).where(User.email == "newcomer@example.com"))
+    assert fresh is not None
+    await accounts.enrol_totp(fresh)
+    _, confirm_code = await confirmation(mailbox, "newcomer@example.com")
+    response = await newcomer.submit("/register/confirm-code", {"code": confirm_code})
+    assert response.headers["location"] == STEP
+
+    reset = web.other_browser()
+    await ask_reset(reset, "ada@example.com")
+    (mail,) = await mailbox.wait_for("ada@example.com", subject="Reset your Gatehouse password")
+    match = RESET_LINK.search(mail.text_body)
+    assert match is not None
+    answered = await use_reset(reset, match.group(1), "a brand new long passphrase")
+    assert answered.headers["location"] == "/login"
+    assert not await signed_in(reset)
+
+    assert await count(db, AuthSession) == 0
