@@ -328,7 +328,8 @@ async def test_the_security_pages_cost_a_fixed_number_of_statements(
 
     await add_browsers(1)
     costs = {}
-    for path in ("/settings/security", "/settings/two-factor"):
+    await web.submit("/settings/two-factor/backup-codes")
+    for path in ("/settings/security", "/settings/two-factor", "/sudo"):
         status, cost = await cost_of(app, web, path)
         assert status == 200
         costs[path] = len(cost.statements)
@@ -338,3 +339,24 @@ async def test_the_security_pages_cost_a_fixed_number_of_statements(
         _, cost = await cost_of(app, web, path)
         assert len(cost.statements) == before, path
     assert costs["/settings/security"] <= 6
+
+
+async def test_the_second_step_and_the_setup_page_cost_a_few_statements(
+    accounts: Accounts, web: WebClient, app: Litestar, clock: FrozenClock
+) -> None:
+    user = await accounts.create()
+    await accounts.enrol_totp(user)
+    await web.get("/login")
+    await web.submit("/login", {"email": "ada@example.com", "password": DEFAULT_PASSWORD})
+    status, cost = await cost_of(app, web, "/login/two-factor")
+    assert status == 200
+    assert len(cost.statements) <= 2, cost.statements
+    assert cost.most_at_once == 1
+
+    other = web.other_browser()
+    await accounts.create("bob@example.com")
+    await accounts.login(other, "bob@example.com")
+    await other.submit("/settings/two-factor/setup")
+    status, cost = await cost_of(app, other, "/settings/two-factor/setup")
+    assert status == 200
+    assert len(cost.statements) <= 2, cost.statements
