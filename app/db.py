@@ -115,7 +115,8 @@ def build_db_plugin(config: SQLAlchemyAsyncConfig) -> SQLAlchemyPlugin:
 def _commit_before_reply(
     scope_key: str, after_commit: AfterCommit | None
 ) -> Callable[[Message, Scope], Awaitable[None]]:
-    """Commit on 2xx/3xx, roll back otherwise, then run `after_commit` (the mail outbox).
+    """Commit on 2xx/3xx, roll back otherwise, then run `after_commit` (the mail outbox of whatever
+    did commit).
 
     Unlike Advanced Alchemy's stock autocommit handler, a failed commit is not swallowed: the error
     propagates and the client gets a 500 instead of a success page for data that was never saved.
@@ -135,6 +136,10 @@ def _commit_before_reply(
                         await after_commit(session, scope)
                 else:
                     await session.rollback()
+                    if after_commit is not None:
+                        # Work a flow committed early (and its mail) stands even though this
+                        # request failed; only rows of committed transactions are relayed.
+                        await after_commit(session, scope)
             finally:
                 await session.close()
                 delete_aa_scope_state(scope, scope_key)

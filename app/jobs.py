@@ -130,8 +130,9 @@ def defer(session: AsyncSession, task: str, *, sealed: dict[str, Any] | None = N
 
 async def dispatch_outbox(session: AsyncSession, scope: Scope) -> None:
     """Relay what the committed transaction deferred (runs right after a request's commit)."""
-    if session.info.get("outbox_rows"):
-        await relay_after_commit(session, scope["litestar_app"].state.jobs)
+    read_only = scope.get("method") in ("GET", "HEAD", "OPTIONS")
+    if session.info.get("outbox_committed") or (read_only and session.info.get("outbox_rows")):
+        await relay_after_commit(session, scope["litestar_app"].state.jobs, autocommitted=read_only)
 
 
 def build_queue(settings: Settings) -> Queue:

@@ -19,10 +19,10 @@ from uuid import UUID
 
 import structlog
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import Index, String, Text, delete, func, select, update
+from sqlalchemy import Index, String, Text, delete, event, func, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from app.db import Base
 
@@ -62,14 +62,45 @@ class OutboxJob(Base):
 
 
 def added_rows(session: AsyncSession) -> list[OutboxJob]:
-    """The rows this session's transaction added (relayed right after it commits)."""
+    """The rows this session's open transaction added (relayed once it commits)."""
     rows: list[OutboxJob] = session.info.setdefault("outbox_rows", [])
     return rows
 
 
-async def relay_after_commit(session: AsyncSession, jobs: Jobs) -> None:
-    """Move the rows the just-committed transaction wrote to the queue; leave failures to the sweep."""
-    rows = session.info.pop("outbox_rows", [])
+@event.listens_for(Session, "after_commit")
+def _rows_committed(session: Session) -> None:
+    """The open transaction's rows are durable now: they will be relayed when the request ends.
+
+    A flow may commit part of its work early (a failure count that must survive the request's own
+    failure, and the mail that goes with it); those rows are relayed even when the request then
+    answers with an error and its remaining work is rolled back.
+    """
+    added = session.info.pop("outbox_rows", None)
+    if added:
+        for row in added:
+            # Detached with its values loaded: a later rollback of the session cannot expire it.
+            if row in session:
+                session.expunge(row)
+        session.info.setdefault("outbox_committed", []).extend(added)
+
+
+@event.listens_for(Session, "after_rollback")
+def _rows_rolled_back(session: Session) -> None:
+    """Rows of a rolled-back transaction were never stored: nothing to relay."""
+    session.info.pop("outbox_rows", None)
+
+
+def committed_rows(session: AsyncSession, *, autocommitted: bool = False) -> list[OutboxJob]:
+    """Rows whose transaction committed (with `autocommitted`, also those of an autocommit session)."""
+    rows: list[OutboxJob] = session.info.pop("outbox_committed", [])
+    if autocommitted:
+        rows += session.info.pop("outbox_rows", [])
+    return rows
+
+
+async def relay_after_commit(session: AsyncSession, jobs: Jobs, *, autocommitted: bool = False) -> None:
+    """Move the rows of committed transactions to the queue; leave failures to the sweep."""
+    rows = committed_rows(session, autocommitted=autocommitted)
     sent = [row.id for row in rows if await _enqueue(jobs, row)]
     if sent:
         await _mark_sent(session, sent)

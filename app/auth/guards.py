@@ -22,6 +22,9 @@ from app.auth.core.guards import (
     requires_user,
     return_path,
 )
+from app.auth.core.second_factor import has_pre_session
+from app.auth.core.sudo import keep_replay
+from app.auth.core.toolkit import security_of
 from app.web.htmx import see_other
 
 __all__ = ("EXCEPTION_HANDLERS", "requires_anonymous", "requires_sudo", "requires_user")
@@ -33,12 +36,18 @@ def login_required_handler(request: Request[Any, Any, Any], _: LoginRequired) ->
         return Response(
             {"status": 401, "error": "Authentication required"}, status_code=HTTP_401_UNAUTHORIZED
         )
+    if has_pre_session(request):
+        # Half signed in: the second step is where this browser belongs [15][16].
+        return see_other(request, "/login/two-factor")
     return see_other(request, f"/login?next={quote(return_path(request), safe='/')}")
 
 
-def sudo_required_handler(request: Request[Any, Any, Any], _: SudoRequired) -> Response[Any]:
-    """Send the user to confirm their password, then back to what they were doing."""
-    return see_other(request, f"/sudo?next={quote(return_path(request), safe='/')}")
+def sudo_required_handler(request: Request[Any, Any, Any], exc: SudoRequired) -> Response[Any]:
+    """Send the user to confirm it is them, then back to what they were doing (the form kept)."""
+    response = see_other(request, f"/sudo?next={quote(return_path(request), safe='/')}")
+    if exc.replay is not None:
+        keep_replay(response, exc.replay, security_of(request))
+    return response
 
 
 def already_signed_in_handler(request: Request[Any, Any, Any], _: AlreadySignedIn) -> Response[Any]:

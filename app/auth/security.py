@@ -38,4 +38,5 @@ def build_security(settings: Settings, clock: Clock | None = None) -> Security:
         ratelimit_prefix=f"{settings.saq_queue_name}:ratelimit:",
         # Loaded with the session on every request, so pages can greet the user without a query.
         current_user_columns=("display_name", "created_at"),
+        site_name=settings.app_name,
     )

@@ -19,6 +19,58 @@
     }
   }
 
+  // The page after a sudo prompt carries the interrupted form: send it on at once (without
+  // JavaScript its Continue button does the same).
+  function submitKeptForms() {
+    var forms = document.querySelectorAll("form[data-autosubmit]");
+    for (var i = 0; i < forms.length; i++) {
+      if (!forms[i].dataset.sent) {
+        forms[i].dataset.sent = "1";
+        forms[i].submit();
+      }
+    }
+  }
+
+  // Copy a secret shown on the page (backup codes) to the clipboard, and say so.
+  function onCopyClick(event) {
+    var button = event.target.closest ? event.target.closest("[data-copy-target]") : null;
+    if (!button || !navigator.clipboard) {
+      return;
+    }
+    var source = document.getElementById(button.getAttribute("data-copy-target"));
+    if (!source) {
+      return;
+    }
+    navigator.clipboard.writeText(source.textContent.trim()).then(function () {
+      var status = document.getElementById(button.getAttribute("data-copy-status"));
+      if (status) {
+        status.textContent = "Copied.";
+      }
+    });
+  }
+
+  // Copy buttons are shown only where copying can work.
+  function revealCopyButtons() {
+    if (!navigator.clipboard) {
+      return;
+    }
+    var buttons = document.querySelectorAll("[data-copy-target][hidden]");
+    for (var i = 0; i < buttons.length; i++) {
+      buttons[i].hidden = false;
+    }
+  }
+
   document.addEventListener("change", onThemeChange);
+  document.addEventListener("click", onCopyClick);
   document.addEventListener("htmx:after:swap", focusFirstError);
+  document.addEventListener("htmx:after:swap", submitKeptForms);
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", function () {
+      submitKeptForms();
+      revealCopyButtons();
+    });
+  } else {
+    submitKeptForms();
+    revealCopyButtons();
+  }
 })();

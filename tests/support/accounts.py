@@ -83,11 +83,18 @@ class Accounts:
         return response
 
 
-async def sudo(web: WebClient, next_path: str = "/settings", password: str = DEFAULT_PASSWORD) -> None:
-    """Re-authenticate on the sudo page (as after the 15-minute window), asserting it worked."""
+async def sudo(
+    web: WebClient, next_path: str = "/settings", password: str = DEFAULT_PASSWORD, **fields: str
+) -> httpx.Response:
+    """Re-authenticate on the sudo page (as after the 15-minute window), asserting it worked.
+
+    The answer is a redirect to `next_path`, or, when a refused form was kept, the page that
+    sends that form on (200, `sudo_continue.html`).
+    """
     await web.get(f"/sudo?next={next_path}")
-    response = await web.submit("/sudo", {"password": password, "next": next_path})
-    assert response.status_code == 303, response.text[:300]
+    response = await web.submit("/sudo", {"password": password, "next": next_path, **fields})
+    assert response.status_code == 303 or "data-autosubmit" in response.text, response.text[:300]
+    return response
 
 
 @pytest.fixture

@@ -2,8 +2,9 @@
 
 A guard that fails raises one of the exceptions below; the host registers handlers that turn them
 into the right answer for its pages (a redirect to sign in that comes back here, `HX-Redirect` for
-htmx, 401 JSON for an API). The guards do no I/O and are `async`, so Litestar calls them on the
-event loop instead of sending each one to a thread.
+htmx, 401 JSON for an API). The guards are `async`, so Litestar calls them on the event loop
+instead of sending each one to a thread; they do no database I/O (`requires_sudo` reads the
+refused form's body, to keep it for after the prompt).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from litestar.status_codes import HTTP_401_UNAUTHORIZED, HTTP_403_FORBIDDEN
 
 from app.auth.core.redirects import safe_redirect_target
 from app.auth.core.sessions import sudo_is_fresh
+from app.auth.core.sudo import seal_replay
 from app.auth.core.toolkit import security_of
 
 __all__ = (
@@ -40,10 +42,18 @@ class LoginRequired(HTTPException):
 
 
 class SudoRequired(HTTPException):
-    """The action needs a recent re-authentication."""
+    """The action needs a recent re-authentication.
+
+    `replay` is the interrupted form POST, sealed (`sudo.seal_replay`), for the host's handler to
+    keep in the browser (`sudo.keep_replay`) so the action can finish after the prompt.
+    """
 
     status_code = HTTP_403_FORBIDDEN
     detail = "Confirm it is you to continue"
+
+    def __init__(self, *args: Any, replay: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.replay = replay
 
 
 class AlreadySignedIn(HTTPException):
@@ -64,7 +74,7 @@ async def requires_sudo(connection: ASGIConnection[Any, Any, Any, Any], handler:
     security = security_of(connection)
     current = connection.scope["auth"]
     if not sudo_is_fresh(current.authenticated_at, security.clock.now(), security.policy):
-        raise SudoRequired()
+        raise SudoRequired(replay=await seal_replay(connection))
 
 
 async def requires_anonymous(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:

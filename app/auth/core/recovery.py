@@ -25,6 +25,7 @@ from app.auth.core.models import UserSecurityColumns
 from app.auth.core.notices import notify_password_changed
 from app.auth.core.registration import may_mail
 from app.auth.core.remember_store import forget_user
+from app.auth.core.second_factor import forget_trusted_browsers
 from app.auth.core.session_store import end_all_sessions
 from app.auth.core.toolkit import security_of
 
@@ -79,6 +80,7 @@ async def complete_reset(
     user.confirmed_at = user.confirmed_at or now  # the link proves the mailbox
     await end_all_sessions(db, user.id)
     await forget_user(db, user.id)
+    await forget_trusted_browsers(db, user.id)  # the second factor is asked again everywhere [27][40]
     await retire_tokens(db, security, user.id, *Purpose)
     await request.app.state.throttles.clear(db, user.email_canonical)
     notify_password_changed(db, request, user, how="reset")

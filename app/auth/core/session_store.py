@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.auth.core.cookies import expire_cookie, set_cookie
 from app.auth.core.limits import client_address
-from app.auth.core.models import AuthSession, RememberToken, UserSecurityColumns
+from app.auth.core.models import AuthSession, RememberToken, TrustedBrowser, UserSecurityColumns
 from app.auth.core.sessions import (
     NewSession,
     SessionKind,
@@ -208,12 +208,18 @@ async def end_session(db: AsyncSession, session_id: UUID, *, user_id: UUID | Non
     return await _end_where(db, *conditions) > 0
 
 
-async def end_other_sessions(db: AsyncSession, user_id: UUID, keep: UUID) -> int:
+async def end_other_sessions(
+    db: AsyncSession, user_id: UUID, keep: UUID, *, forget_trusted_browsers: bool = False
+) -> int:
     """Sign out every browser of the user except the session `keep`; the number signed out.
 
     Remembered browsers whose session already ended are signed out too: their remember-me token
-    is linked to no session any more, but would sign them straight back in.
+    is linked to no session any more, but would sign them straight back in. With
+    `forget_trusted_browsers` ("sign out everywhere", a second-factor change) no browser may skip
+    the second factor any more, this one included [27].
     """
+    if forget_trusted_browsers:
+        await db.execute(delete(TrustedBrowser).where(TrustedBrowser.user_id == user_id))
     kept_token = await db.scalar(select(AuthSession.remember_token_id).where(AuthSession.id == keep))
     ended = await _end_where(db, AuthSession.user_id == user_id, AuthSession.id != keep)
     others = delete(RememberToken).where(RememberToken.user_id == user_id)

@@ -38,7 +38,6 @@ from app.auth.core.session_store import (
     begin_session,
     clear_session_cookie,
     end_session,
-    mark_reauthenticated,
     set_session_cookie,
 )
 from app.auth.core.sessions import SessionKind
@@ -181,20 +180,6 @@ async def sign_user_in(
     await retire_tokens(db, security, user.id, Purpose.RESET_PASSWORD)
     user.last_login_at = security.clock.now()
     await audit(db, request, "auth.login.succeeded", user_id=user.id, method=kind.value, remember=remember)
-
-
-async def confirm_sudo(
-    db: AsyncSession, request: Request[Any, Any, Any], response: Response[Any], password: str
-) -> None:
-    """Sudo [28]: re-check the password, then a fresh session token and a fresh sudo window.
-
-    Raises `ThrottledError` or `InvalidCredentialsError` like sign-in does.
-    """
-    security = security_of(request)
-    await verify_current_password(db, request, password, failure_action="auth.sudo.failed")
-    new = await mark_reauthenticated(db, request.auth, security)
-    await audit(db, request, "auth.sudo.granted", user_id=request.user.id)
-    set_session_cookie(response, new.token, security)
 
 
 async def sign_out(db: AsyncSession, request: Request[Any, Any, Any], response: Response[Any]) -> None:

@@ -57,11 +57,11 @@ class Enrolment:
 
     def qr_svg(self) -> str:
         """The URI as an inline SVG QR code (no image request, nothing the CSP forbids)."""
-        buffer = io.StringIO()
+        buffer = io.BytesIO()
         segno.make(self.uri, error="m").save(
             buffer, kind="svg", scale=5, border=2, xmldecl=False, svgns=True, title="QR code", nl=False
         )
-        return buffer.getvalue()
+        return buffer.getvalue().decode()
 
 
 def grouped_secret(secret: str) -> str:

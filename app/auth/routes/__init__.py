@@ -5,8 +5,10 @@ from app.auth.routes.magic import MagicLinkController
 from app.auth.routes.passkeys import PasskeyController
 from app.auth.routes.recovery import RecoveryController
 from app.auth.routes.register import RegistrationController
+from app.auth.routes.security import SecurityController
 from app.auth.routes.session import SessionController
 from app.auth.routes.settings import SettingsController
+from app.auth.routes.two_factor import TwoFactorController
 
 CONTROLLERS = (
     RegistrationController,
@@ -16,6 +18,8 @@ CONTROLLERS = (
     MagicLinkController,
     EmailChangeController,
     PasskeyController,
+    TwoFactorController,
+    SecurityController,
 )
 
 __all__ = (
@@ -25,6 +29,8 @@ __all__ = (
     "PasskeyController",
     "RecoveryController",
     "RegistrationController",
+    "SecurityController",
     "SessionController",
     "SettingsController",
+    "TwoFactorController",
 )

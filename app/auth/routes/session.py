@@ -15,15 +15,19 @@ from app.auth.core.limits import limit_posts_per_ip
 from app.auth.core.redirects import safe_redirect_target
 from app.auth.core.second_factor import continue_sign_in
 from app.auth.core.sessions import SessionKind
-from app.auth.core.signin import (
-    InvalidCredentialsError,
-    ThrottledError,
-    authenticate,
+from app.auth.core.signin import InvalidCredentialsError, ThrottledError, authenticate, sign_out
+from app.auth.core.sudo import (
+    CodeRequiredError,
+    PasskeyRequiredError,
+    clear_replay,
     confirm_sudo,
-    sign_out,
+    read_replay,
+    sudo_factors,
 )
+from app.auth.core.toolkit import security_of
 from app.auth.forms import SignInForm
 from app.auth.routes.common import NO_STORE, FormData
+from app.auth.routes.two_factor import problem_text
 from app.db import DBSession
 from app.web.htmx import render, see_other
 
@@ -85,36 +89,61 @@ class SessionController(Controller):
 
     @get("/sudo", name="sudo", guards=[requires_user])
     async def sudo_form(
-        self, request: Request[Any, Any, Any], next: FromQuery[str | None] = None
+        self, request: Request[Any, Any, Any], db_session: DBSession, next: FromQuery[str | None] = None
     ) -> Template:
-        """Confirm it is you before a sensitive action."""
-        return render(
-            request,
-            "auth/sudo.html",
-            next=safe_redirect_target(next, default="/settings"),
-            error=None,
-            headers=NO_STORE,
-        )
+        """Confirm it is you before a sensitive action, with the strongest factor the account has."""
+        return await self._sudo_page(request, db_session, safe_redirect_target(next, default="/settings"))
 
     @post("/sudo", name="sudo_submit", guards=[requires_user, limit_posts_per_ip])
     async def sudo_submit(
         self, request: Request[Any, Any, Any], db_session: DBSession, data: FormData
     ) -> Response[Any]:
-        """Re-check the password; on success a fresh session token and a fresh sudo window."""
+        """Re-check the password (and code); then a fresh session token, a fresh sudo window, and
+        the interrupted action, if one was kept, ready to finish."""
         target = safe_redirect_target(data.get("next"), default="/settings")
-        response = see_other(request, target)
+        security = security_of(request)
+        replay = read_replay(request)
+        response: Response[Any] = (
+            render(request, "auth/sudo_continue.html", replay=replay, headers=NO_STORE)
+            if replay is not None
+            else see_other(request, target)
+        )
         try:
-            await confirm_sudo(db_session, request, response, data.get("password", ""))
+            await confirm_sudo(db_session, request, response, data.get("password", ""), data.get("code", ""))
         except ThrottledError as exc:
             raise TooManyRequestsException(headers={"Retry-After": str(exc.retry_after)}) from exc
         except InvalidCredentialsError:
-            return render(
-                request,
-                "auth/sudo.html",
-                fragment="auth/_sudo_form.html",
-                next=target,
-                error="That password is not right.",
-                status=422,
-                headers=NO_STORE,
-            )
+            return await self._sudo_page(request, db_session, target, "That password is not right.", 422)
+        except PasskeyRequiredError:
+            return await self._sudo_page(request, db_session, target, "Use your passkey to confirm.", 422)
+        except CodeRequiredError as exc:
+            problem = exc.problem
+            if problem is None:
+                message = "Type the code from your authenticator app too."
+            else:
+                message = problem_text(problem)
+            status = 429 if problem is not None and problem.kind == "locked" else 422
+            return await self._sudo_page(request, db_session, target, message, status)
+        if replay is not None:
+            clear_replay(response, security)
         return response
+
+    async def _sudo_page(
+        self,
+        request: Request[Any, Any, Any],
+        db: DBSession,
+        target: str,
+        error: str | None = None,
+        status: int = 200,
+    ) -> Template:
+        return render(
+            request,
+            "auth/sudo.html",
+            fragment="auth/_sudo_form.html" if error else None,
+            next=target,
+            error=error,
+            factors=await sudo_factors(db, request),
+            replay=read_replay(request),
+            status=status,
+            headers=NO_STORE,
+        )

@@ -112,7 +112,9 @@ class SettingsController(Controller):
     async def revoke_others(self, request: Request[Any, Any, Any], db_session: DBSession) -> Response[Any]:
         """Sign out every browser but this one."""
         current: CurrentSession = request.auth
-        count = await end_other_sessions(db_session, request.user.id, keep=current.id)
+        count = await end_other_sessions(
+            db_session, request.user.id, keep=current.id, forget_trusted_browsers=True
+        )
         await audit(db_session, request, "auth.session.revoked_others", user_id=request.user.id, count=count)
         flash(request, "Signed out everywhere else." if count else "There were no other sessions.", "success")
         return see_other(request, "/settings/sessions")
