@@ -182,6 +182,28 @@ def test_a_passkey_is_added_then_signs_in_without_an_email_and_confirms_sudo(
     axe(page)
 
 
+def test_after_the_password_a_passkey_is_the_second_step_and_it_confirms_sudo_on_the_sudo_page(
+    site: Page, passkey_server: tuple[LiveServer, str], axe: AxeCheck
+) -> None:
+    page = site
+    block_conditional_ui(page)
+    email = account_with_a_passkey(page, axe)
+    sign_out(page)
+    fill_sign_in(page, email, PASSWORD)
+    expect(page).to_have_url(re.compile(r"/login/two-factor$"))
+    axe(page)
+    page.get_by_role("button", name="Use a passkey").click()
+    expect_signed_in(page, email)
+
+    expire_sudo(passkey_server[1], email)
+    page.goto("/sudo?next=/settings/passkeys")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Confirm it is you")
+    axe(page)
+    page.get_by_role("button", name="Confirm with a passkey").click()
+    expect(page).to_have_url(re.compile(r"/settings/passkeys$"))
+    expect(rename_buttons(page)).to_have_count(1)
+
+
 def test_the_sign_in_page_offers_the_passkey_in_the_email_fields_autofill(site: Page, axe: AxeCheck) -> None:
     page = site
     email = account_with_a_passkey(page, axe)

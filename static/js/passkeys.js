@@ -6,6 +6,8 @@
 //   data-csrf-token                     sent as the x-csrftoken header
 //   data-next                           where to go afterwards (the server checks it)
 //   data-trust-field                    name of a checkbox whose state is sent as trust_browser
+// A verify answers {"redirect": path}, {"replay": {path, fields}} (a form sudo interrupted, to send
+// on) or, with a 4xx, {"error": message[, "redirect": path]}.
 //   data-conditional="true"             also offer passkeys in the email field's autofill
 // Buttons start hidden: without JavaScript (or WebAuthn) the page's note offers the other ways in.
 // Progress and errors are written to the [data-passkey-status] live region of the button's block.
@@ -189,10 +191,30 @@
       next: button.dataset.next || "",
       trust_browser: trustBrowser(button),
     }).then(function (answer) {
-      if (answer && answer.redirect) {
+      if (answer && answer.replay) {
+        resend(answer.replay, button.dataset.csrfToken);
+      } else if (answer && answer.redirect) {
         window.location.assign(answer.redirect);
       }
     });
+  }
+
+  // Sudo interrupted a form: send it on, as it was, now that the session may (the server kept it
+  // sealed to this session and checked its path).
+  function resend(replay, token) {
+    var form = document.createElement("form");
+    form.method = "post";
+    form.action = replay.path;
+    form.hidden = true;
+    [["_csrf_token", token]].concat(replay.fields).forEach(function (field) {
+      var input = document.createElement("input");
+      input.type = "hidden";
+      input.name = field[0];
+      input.value = field[1];
+      form.appendChild(input);
+    });
+    document.body.appendChild(form);
+    form.submit();
   }
 
   function fail(button, error) {
@@ -261,11 +283,13 @@
           });
         })
         .catch(function (error) {
-          if (controller.signal.aborted || (error && error.name === "AbortError")) {
-            return; // the button took over, or the page is going away
-          }
           button.dataset.conditionalState = "failed";
-          fail(button, error);
+          // The offer runs in the background: only a passkey the user picked and the server
+          // refused is worth a message. Anything else (the button took over, the page is going
+          // away, passkeys do not work on this address) leaves the page as it was.
+          if (error instanceof ServerError && !controller.signal.aborted) {
+            fail(button, error);
+          }
         })
         .finally(function () {
           if (conditional === controller) {

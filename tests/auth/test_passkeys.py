@@ -17,11 +17,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.core.clock import FrozenClock
-from app.auth.core.models import AuditEvent, PasskeyChallenge, WebAuthnCredential
+from app.auth.core import backup_codes
+from app.auth.core.models import AuditEvent, BackupCode, PasskeyChallenge, WebAuthnCredential
 from app.auth.models import User
 from tests.auth.test_sessions import cost_of
 from tests.support.accounts import Accounts
-from tests.support.accounts import sudo as reauthenticate
 from tests.support.authenticator import SoftAuthenticator, from_b64url
 from tests.support.mail import Mailbox
 from tests.support.web import BASE_URL, WebClient
@@ -523,6 +523,10 @@ async def test_a_password_sign_in_asks_for_the_passkey_as_second_step(
     first_step = await accounts.login(browser)
     assert first_step.headers["location"] == "/login/two-factor"
     assert await signed_in_as(browser) is None
+    page = await browser.get("/login/two-factor")
+    assert 'data-passkey="second-factor"' in page.text
+    assert 'data-trust-field="trust"' in page.text
+    assert "Using a passkey needs JavaScript." in page.text
     second = await options(browser, "/login/two-factor/passkey/options")
     assert [from_b64url(c["id"]) for c in second["allowCredentials"]] == [
         authenticator.passkeys[0].credential_id
@@ -609,6 +613,24 @@ async def test_a_passkey_sign_in_counts_as_fresh_authentication_for_sudo(
     assert await has_sudo(browser)
     clock.advance(timedelta(minutes=16))
     assert not await has_sudo(browser)
+
+
+async def test_a_form_interrupted_by_sudo_is_handed_back_after_a_passkey_confirms(
+    ada: User, web: WebClient, authenticator: SoftAuthenticator, clock: FrozenClock, db: AsyncSession
+) -> None:
+    [passkey] = await stored(db, ada.id)
+    await web.get("/settings/passkeys")
+    clock.advance(timedelta(minutes=16))
+    rename = f"/settings/passkeys/{passkey.id}/rename"
+    refused = await web.submit(rename, {"name": "Work laptop"})
+    assert refused.headers["location"].startswith("/sudo?next=")
+    prompt = await web.get(refused.headers["location"])
+    assert 'data-passkey="sudo"' in prompt.text
+    answer = (await passkey_sudo(web, authenticator)).json()
+    assert answer == {"replay": {"path": rename, "fields": [["name", "Work laptop"]]}}
+    await web.get("/settings/passkeys")
+    assert (await web.submit(rename, {"name": "Work laptop"})).status_code == 303  # what the script sends
+    assert [p.name for p in await stored(db, ada.id)] == ["Work laptop"]
 
 
 # --- the settings page, renaming and removing [58]
@@ -700,7 +722,7 @@ async def test_removing_a_passkey_signs_out_other_sessions_and_mails_the_owner(
     [passkey] = await stored(db, ada.id)
     phone = web.other_browser()
     await passkey_sign_in(phone, authenticator)
-    await reauthenticate(web, "/settings/passkeys")
+    await web.get("/settings/passkeys")
     response = await web.submit(f"/settings/passkeys/{passkey.id}/delete")
     assert response.status_code == 303
     assert await stored(db, ada.id) == []
@@ -710,6 +732,17 @@ async def test_removing_a_passkey_signs_out_other_sessions_and_mails_the_owner(
     assert len(await audited(db, "auth.passkey.removed")) == 1
     # No passkey left: the password alone signs in again.
     assert (await accounts.login(web.other_browser())).headers["location"] == "/settings"
+
+
+async def test_removing_the_last_second_factor_removes_the_backup_codes_too(
+    ada: User, web: WebClient, app: Litestar, db: AsyncSession
+) -> None:
+    await backup_codes.generate_codes(db, app.state.security, ada.id)
+    await db.commit()
+    [passkey] = await stored(db, ada.id)
+    await web.get("/settings/passkeys")
+    await web.submit(f"/settings/passkeys/{passkey.id}/delete")
+    assert await db.scalar(select(func.count()).select_from(BackupCode)) == 0
 
 
 async def test_the_only_passkey_of_a_passwordless_account_cannot_be_removed(

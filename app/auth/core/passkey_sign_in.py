@@ -42,8 +42,8 @@ from app.auth.core.second_factor import (
     has_pre_session,
     load_pending,
 )
-from app.auth.core.session_store import mark_reauthenticated, set_session_cookie
 from app.auth.core.sessions import SessionKind
+from app.auth.core.sudo import grant_sudo
 from app.auth.core.toolkit import security_of
 
 __all__ = (
@@ -163,10 +163,7 @@ async def sudo_with_passkey(
     db: AsyncSession, request: Request[Any, Any, Any], response: Response[Any], credential: Mapping[str, Any]
 ) -> None:
     """Verify the assertion; then a fresh session token and a fresh sudo window, like the password."""
-    security = security_of(request)
     await finish_authentication(
         db, request, Ceremony.SUDO, session_binding(request.auth.id), credential, user_id=request.user.id
     )
-    new = await mark_reauthenticated(db, request.auth, security)
-    await audit(db, request, "auth.sudo.granted", user_id=request.user.id, method="passkey")
-    set_session_cookie(response, new.token, security)
+    await grant_sudo(db, request, response, method="passkey")

@@ -20,13 +20,14 @@ from litestar import Request
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.core import backup_codes
 from app.auth.core.audit_log import audit
 from app.auth.core.models import UserSecurityColumns, WebAuthnCredential
 from app.auth.core.notices import notify_mfa_changed
 from app.auth.core.passkey_challenges import PasskeyRefused
 from app.auth.core.passkey_names import NAME_MAX
 from app.auth.core.passkeys import finish_registration
-from app.auth.core.second_factor import forget_trusted_browsers
+from app.auth.core.second_factor import factors_of
 from app.auth.core.session_store import end_other_sessions
 
 __all__ = ("add_passkey", "list_passkeys", "remove_passkey", "rename_passkey")
@@ -49,9 +50,7 @@ async def _factor_changed(
     action = "auth.passkey.added" if change == "passkey_added" else "auth.passkey.removed"
     await audit(db, request, action, user_id=user.id, name=name)
     notify_mfa_changed(db, request, user, change, name=name)
-    signed_out = await end_other_sessions(db, user.id, keep=request.auth.id)
-    await forget_trusted_browsers(db, user.id)
-    return signed_out
+    return await end_other_sessions(db, user.id, keep=request.auth.id, forget_trusted_browsers=True)
 
 
 async def add_passkey(
@@ -101,5 +100,8 @@ async def remove_passkey(
         raise PasskeyRefused("last_way_in")
     await db.delete(target)
     await db.flush()
+    if not (await factors_of(db, user.id)).required:
+        # Backup codes back up a second factor: with none left they go too, as when the app is removed.
+        await backup_codes.remove_codes(db, user.id)
     await _factor_changed(db, request, user, "passkey_removed", target.name)
     return target.name

@@ -34,8 +34,10 @@ from app.auth.core.passkey_sign_in import (
 from app.auth.core.passkey_store import add_passkey, list_passkeys, remove_passkey, rename_passkey
 from app.auth.core.passkeys import registration_options
 from app.auth.core.redirects import safe_redirect_target
+from app.auth.core.second_factor import factors_of
 from app.auth.core.session_store import CurrentSession, load_account
 from app.auth.core.sessions import sudo_is_fresh
+from app.auth.core.sudo import Replay, clear_replay, read_replay
 from app.auth.core.toolkit import Security
 from app.auth.forms import PasskeyNameForm
 from app.auth.routes.common import NO_STORE, FormData
@@ -82,6 +84,12 @@ def options_answer(options: dict[str, Any]) -> Response[Any]:
     return Response(options, status_code=200, headers=NO_STORE)
 
 
+def resend(replay: Replay) -> Response[Any]:
+    """The script's "it worked, now send this form again" (the form the sudo prompt interrupted)."""
+    content = {"replay": {"path": replay.path, "fields": replay.fields}}
+    return Response(content, status_code=200, headers=NO_STORE)
+
+
 def start_over() -> Response[Any]:
     """The pre-session lapsed (or was used): back to the sign-in page."""
     return Response({"error": START_OVER, "redirect": "/login"}, status_code=400, headers=NO_STORE)
@@ -122,12 +130,15 @@ class PasskeyController(Controller):
         security: Security = request.app.state.security
         current: CurrentSession = request.auth
         passkeys = await list_passkeys(db_session, request.user.id)
+        sudo_fresh = sudo_is_fresh(current.authenticated_at, security.clock.now(), security.policy)
         return render(
             request,
             "settings/passkeys.html",
             passkeys=passkeys,
             section="passkeys",
-            sudo_fresh=sudo_is_fresh(current.authenticated_at, security.clock.now(), security.policy),
+            sudo_fresh=sudo_fresh,
+            # Only to say how else to confirm it is you (the sudo page asks for the strongest factor).
+            factors=None if sudo_fresh else await factors_of(db_session, request.user.id),
             max_passkeys=security.policy.max_passkeys_per_user,
             can_remove_last=request.user.has_password,
             headers=NO_STORE,
@@ -249,7 +260,11 @@ class PasskeyController(Controller):
     async def sudo_finish(
         self, request: Request[Any, Any, Any], db_session: DBSession, data: JSONData
     ) -> Response[Any]:
-        """A passkey confirms it is you: a fresh sudo window, then back to what you were doing."""
-        response = follow(request, next_of(data, default="/settings"))
+        """A passkey confirms it is you: a fresh sudo window, then back to what you were doing
+        (a form the prompt interrupted is handed back for the script to send on)."""
+        replay = read_replay(request)
+        response = follow(request, next_of(data, default="/settings")) if replay is None else resend(replay)
         await sudo_with_passkey(db_session, request, response, credential_of(data))
+        if replay is not None:
+            clear_replay(response, request.app.state.security)
         return response
