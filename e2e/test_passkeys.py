@@ -235,6 +235,6 @@ def test_without_javascript_the_pages_say_passkeys_need_it_and_offer_the_other_w
     expect(page.get_by_role("button", name="Sign in with a passkey")).to_be_hidden()
     note = page.locator("#passkey-sign-in .passkey-note")  # inside <noscript>, which get_by_text skips
     expect(note).to_be_visible()
-    expect(note).to_contain_text("Signing in with a passkey needs JavaScript. Sign in with your password")
-    expect(note.get_by_role("link", name="get a sign-in link by email")).to_be_visible()
+    expect(note).to_contain_text("Signing in with a passkey needs JavaScript. Use your password or an emailed")
+    expect(page.get_by_role("link", name="Email me a sign-in link instead")).to_be_visible()
     expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible()

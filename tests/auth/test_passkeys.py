@@ -784,7 +784,7 @@ async def test_the_sign_in_page_offers_passkeys_with_autofill_and_a_note_without
     assert 'autocomplete="username webauthn"' in page.text
     assert 'data-passkey="sign-in"' in page.text
     assert 'data-conditional="true"' in page.text
-    assert "Signing in with a passkey needs JavaScript" in page.text
+    assert "Signing in with a passkey needs JavaScript. Use your password or an emailed" in page.text
     assert "/static/js/passkeys.js" in page.text
 
 
