@@ -373,6 +373,7 @@ class AuditEvent(UUIDv7Base):
     """Something security-relevant that happened, who did it, and the hash linking it to the previous event."""
 
     __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_org_id_seq", "org_id", "seq"),)
 
     seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True), unique=True)
     """Position in the chain (assigned by the database, strictly increasing)."""
@@ -383,6 +384,8 @@ class AuditEvent(UUIDv7Base):
     """`success` or `failure`."""
     actor_id: Mapped[UUID | None] = mapped_column(default=None, index=True)
     impersonator_id: Mapped[UUID | None] = mapped_column(default=None)
+    org_id: Mapped[UUID | None] = mapped_column(default=None)
+    """The organization the event happened in (no foreign key: the log outlives deleted organizations)."""
     target_type: Mapped[str] = mapped_column(String(50), default="")
     target_id: Mapped[str] = mapped_column(String(100), default="")
     ip_address: Mapped[str] = mapped_column(String(45), default="")
