@@ -33,6 +33,7 @@ from app.auth.core.web_security import (
 from app.auth.devices import warm_up as warm_up_device_labels
 from app.auth.guards import EXCEPTION_HANDLERS as AUTH_EXCEPTION_HANDLERS
 from app.auth.routes import CONTROLLERS as AUTH_CONTROLLERS
+from app.orgs import CONTROLLERS as ORG_CONTROLLERS
 from app.auth.security import build_security
 from app.cli import GatehouseCLI
 from app.db import build_db_config, build_db_plugin
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     route_handlers: list[Any] = [
         SiteController,
         *AUTH_CONTROLLERS,
+        *ORG_CONTROLLERS,
         healthz,
         create_static_files_router(
             path="/static",
