@@ -16,8 +16,8 @@ from litestar import Litestar
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.core.clock import FrozenClock
 from app.auth.core import backup_codes
+from app.auth.core.clock import FrozenClock
 from app.auth.core.models import AuditEvent, BackupCode, PasskeyChallenge, WebAuthnCredential
 from app.auth.models import User
 from tests.auth.test_sessions import cost_of
