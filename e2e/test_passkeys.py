@@ -45,7 +45,9 @@ def passkey_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[L
     server.stop()
 
 
-def open_context(browser: Browser, server: LiveServer, watcher: ConsoleWatcher, **options: Any) -> BrowserContext:
+def open_context(
+    browser: Browser, server: LiveServer, watcher: ConsoleWatcher, **options: Any
+) -> BrowserContext:
     context = browser.new_context(base_url=server.url, **options)
     watcher.watch_context(context)
     return context
@@ -235,6 +237,8 @@ def test_without_javascript_the_pages_say_passkeys_need_it_and_offer_the_other_w
     expect(page.get_by_role("button", name="Sign in with a passkey")).to_be_hidden()
     note = page.locator("#passkey-sign-in .passkey-note")  # inside <noscript>, which get_by_text skips
     expect(note).to_be_visible()
-    expect(note).to_contain_text("Signing in with a passkey needs JavaScript. Use your password or an emailed")
+    expect(note).to_contain_text(
+        "Signing in with a passkey needs JavaScript. Use your password or an emailed"
+    )
     expect(page.get_by_role("link", name="Email me a sign-in link instead")).to_be_visible()
     expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
