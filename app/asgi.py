@@ -33,7 +33,6 @@ from app.auth.core.web_security import (
 from app.auth.devices import warm_up as warm_up_device_labels
 from app.auth.guards import EXCEPTION_HANDLERS as AUTH_EXCEPTION_HANDLERS
 from app.auth.routes import CONTROLLERS as AUTH_CONTROLLERS
-from app.orgs import CONTROLLERS as ORG_CONTROLLERS
 from app.auth.security import build_security
 from app.cli import GatehouseCLI
 from app.db import build_db_config, build_db_plugin
@@ -41,6 +40,7 @@ from app.health import healthz
 from app.jobs import JOB_CIPHER_INFO_KEY, dispatch_outbox, job_cipher
 from app.logging import RequestLoggingMiddleware, configure_logging
 from app.mail.routes import MailboxController, MailPreviewController
+from app.orgs import CONTROLLERS as ORG_CONTROLLERS
 from app.settings import Settings
 from app.web.errors import (
     busy_database_handler,
