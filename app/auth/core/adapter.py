@@ -43,6 +43,11 @@ class AccountAdapter:
     }
     """The pages mailed links and redirects point at, by name. A fork that renames a route changes it here."""
 
+    KEPT_AT_SIGN_OUT: ClassVar[frozenset[str]] = frozenset()
+    """Cookies signing out leaves in place (names without the `__Host-` prefix): preferences only,
+    such as a colour theme; never anything that identifies or authenticates. Every other cookie
+    the browser sends is expired at sign-out."""
+
     def page_path(self, page: str) -> str:
         """The path of a named page (see `PAGES`)."""
         return self.PAGES[page]

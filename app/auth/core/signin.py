@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.core.audit_log import audit
+from app.auth.core.cookies import cookie_name, expire_cookie
 from app.auth.core.db import release_connection
 from app.auth.core.identity import InvalidEmail, canonical_email
 from app.auth.core.mail_tokens import Purpose, retire_tokens
@@ -183,7 +184,15 @@ async def sign_user_in(
 
 
 async def sign_out(db: AsyncSession, request: Request[Any, Any, Any], response: Response[Any]) -> None:
-    """End this session (the row is deleted), forget this browser's remember-me, clear its data."""
+    """End this session (the row is deleted), forget this browser's remember-me, clear its data [21].
+
+    Every cookie the browser sent is expired, except the preferences the adapter keeps
+    (`AccountAdapter.KEPT_AT_SIGN_OUT`, such as the theme). `Clear-Site-Data` asks for the cache
+    and storage only: its "cookies" would also wipe those preferences (a cookie set on the same
+    response is ignored, so it cannot be put back) and every cookie of the whole registrable
+    domain, sibling apps on other subdomains included. Expiring by name reaches every cookie this
+    app sets, since all of them are host-only with Path=/ [19].
+    """
     security = security_of(request)
     current: CurrentSession | None = request.auth
     if current is not None:
@@ -192,4 +201,9 @@ async def sign_out(db: AsyncSession, request: Request[Any, Any, Any], response: 
     await forget_cookie(db, request.cookies.get(security.cookies.remember))
     clear_session_cookie(response, security)
     clear_remember_cookie(response, security)
-    response.headers["Clear-Site-Data"] = '"cache", "cookies", "storage"'
+    secure = security.secure_cookies
+    keep = {cookie_name(name, secure=secure) for name in security.adapter.KEPT_AT_SIGN_OUT}
+    keep |= {security.cookies.session, security.cookies.remember}  # expired just above
+    for name in sorted(request.cookies.keys() - keep):
+        expire_cookie(response, name, secure=secure)
+    response.headers["Clear-Site-Data"] = '"cache", "storage"'
