@@ -186,12 +186,13 @@ async def sign_user_in(
 async def sign_out(db: AsyncSession, request: Request[Any, Any, Any], response: Response[Any]) -> None:
     """End this session (the row is deleted), forget this browser's remember-me, clear its data [21].
 
-    Every cookie the browser sent is expired, except the preferences the adapter keeps
-    (`AccountAdapter.KEPT_AT_SIGN_OUT`, such as the theme). `Clear-Site-Data` asks for the cache
-    and storage only: its "cookies" would also wipe those preferences (a cookie set on the same
-    response is ignored, so it cannot be put back) and every cookie of the whole registrable
-    domain, sibling apps on other subdomains included. Expiring by name reaches every cookie this
-    app sets, since all of them are host-only with Path=/ [19].
+    Every cookie the browser sent is expired, except the trusted-browser one (the trust belongs
+    to the browser, not the session, and only ever skips the second factor [27]) and the
+    preferences the adapter keeps (`AccountAdapter.KEPT_AT_SIGN_OUT`, such as the theme).
+    `Clear-Site-Data` asks for the cache and storage only: its "cookies" would also wipe those
+    (a cookie set on the same response is ignored, so it cannot be put back) and every cookie of
+    the whole registrable domain, sibling apps on other subdomains included. Expiring by name
+    reaches every cookie this app sets, since all of them are host-only with Path=/ [19].
     """
     security = security_of(request)
     current: CurrentSession | None = request.auth
@@ -203,7 +204,7 @@ async def sign_out(db: AsyncSession, request: Request[Any, Any, Any], response: 
     clear_remember_cookie(response, security)
     secure = security.secure_cookies
     keep = {cookie_name(name, secure=secure) for name in security.adapter.KEPT_AT_SIGN_OUT}
-    keep |= {security.cookies.session, security.cookies.remember}  # expired just above
+    keep |= {security.cookies.trusted, security.cookies.session, security.cookies.remember}
     for name in sorted(request.cookies.keys() - keep):
         expire_cookie(response, name, secure=secure)
     response.headers["Clear-Site-Data"] = '"cache", "storage"'
