@@ -19,10 +19,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from authlib.integrations.base_client.errors import OAuthError
-from authlib.integrations.httpx_client import AsyncOAuth2Client
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
 
 from app.auth.core.models import OAuthFlow
+from app.auth.core.oauth.client import AsyncOAuth2Client, OAuthError
 from app.auth.core.oauth.discovery import HTTP_TIMEOUT, ProviderUnreachableError, fetch_json
 from app.auth.core.oauth.flows import directory_of, flow_started_at, flow_verifier, redirect_uri
 from app.auth.core.oauth.id_tokens import Expected, InvalidIdTokenError, check_id_token, key_id
@@ -159,10 +160,10 @@ async def _from_id_token(
     )
 
 
-def _holds(keys: Any, kid: str) -> bool:
+def _holds(keys: KeySet, kid: str) -> bool:
     try:
         keys.get_by_kid(kid)
-    except (ValueError, KeyError, LookupError):
+    except (JoseError, ValueError, LookupError):
         return False
     return True
 

@@ -23,7 +23,6 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from authlib.integrations.httpx_client import AsyncOAuth2Client
 from litestar import Request, Response
 from litestar.response import Redirect
 from sqlalchemy import delete, select
@@ -32,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.core.cookies import set_cookie
 from app.auth.core.landing import TOKEN_PAGE_HEADERS
 from app.auth.core.models import OAuthFlow
+from app.auth.core.oauth.client import AsyncOAuth2Client
 from app.auth.core.oauth.discovery import Directory, Endpoints
 from app.auth.core.oauth.providers import Provider
 from app.auth.core.tokens import new_token, token_digest
