@@ -25,7 +25,16 @@ from app.auth.models import User
 from app.models import metadata
 from tests.auth.oauth_fixtures import *  # noqa: F403 (the providers and the app using them)
 from tests.support.accounts import Accounts
-from tests.support.oauth import at_provider, come_back, landing_fields, local, query_of, signed_in, start, trip
+from tests.support.oauth import (
+    at_provider,
+    come_back,
+    landing_fields,
+    local,
+    query_of,
+    signed_in,
+    start,
+    trip,
+)
 from tests.support.oidc_provider import IdentityProviderServer, Person, Tenant
 from tests.support.web import BASE_URL, WebClient
 
@@ -580,3 +589,19 @@ async def test_a_code_a_lax_provider_sent_elsewhere_is_refused_at_the_token_endp
     assert alpha.token_requests[0]["redirect_uri"] == f"{BASE_URL}/auth/oauth/alpha/callback"
     assert [(f["reason"], f["error"]) for f in await failures(db)] == [("refused", "invalid_grant")]
     assert not await signed_in(web)
+
+
+@pytest.mark.parametrize("signed_in_first", [False, True])
+async def test_with_providers_configured_no_get_route_changes_the_database(
+    app: Litestar, web: WebClient, alpha: Tenant, db: AsyncSession, signed_in_first: bool
+) -> None:
+    from tests.web.test_route_table import routes, snapshot
+
+    if signed_in_first:
+        await trip(web, alpha, "alpha", Person(sub="1"))
+    await web.get("/")
+    before = await snapshot(db)
+    for path in routes(app, "GET"):
+        await web.get(path.replace("/x/", "/alpha/"))
+        await web.get(f"{path}?provider=alpha&code=c&state=s&iss={alpha.issuer}&next=/settings")
+    assert await snapshot(db) == before
