@@ -28,6 +28,7 @@ from tests.support.accounts import Accounts
 from tests.support.oauth import (
     at_provider,
     come_back,
+    departure,
     landing_fields,
     local,
     query_of,
@@ -73,8 +74,8 @@ async def test_the_authorization_request_uses_pkce_s256_state_nonce_and_the_conf
     web: WebClient, alpha: Tenant
 ) -> None:
     started = await start(web, "alpha")
-    assert started.status_code == 303
-    url = started.headers["location"]
+    assert started.status_code == 200
+    url = departure(started)
     assert url.startswith(f"{alpha.issuer}/authorize?")
     params = query_of(url)
     assert params["response_type"] == "code"
@@ -98,15 +99,15 @@ async def test_the_authorization_request_uses_pkce_s256_state_nonce_and_the_conf
 async def test_the_redirect_uri_comes_from_base_url_never_from_the_host_header(web: WebClient) -> None:
     await web.get("/login", headers={"host": "localhost"})
     started = await web.submit("/auth/oauth/alpha/start", headers={"host": "localhost"})
-    assert started.status_code == 303
-    assert query_of(started.headers["location"])["redirect_uri"] == f"{BASE_URL}/auth/oauth/alpha/callback"
+    assert started.status_code == 200
+    assert query_of(departure(started))["redirect_uri"] == f"{BASE_URL}/auth/oauth/alpha/callback"
 
 
 async def test_the_landing_page_changes_nothing_and_hands_the_answer_on_in_a_post(
     web: WebClient, alpha: Tenant, db: AsyncSession
 ) -> None:
     alpha.person = Person(sub="1")
-    answer = await at_provider((await start(web, "alpha")).headers["location"])
+    answer = await at_provider(departure(await start(web, "alpha")))
     before = [await count(db, table) for table in metadata.sorted_tables]
     landing = await web.get(local(answer.headers["location"]))
     assert [await count(db, table) for table in metadata.sorted_tables] == before
@@ -331,7 +332,7 @@ async def test_a_replayed_answer_is_refused_without_a_token_request(
     web: WebClient, alpha: Tenant, db: AsyncSession
 ) -> None:
     alpha.person = Person(sub="1")
-    answer = await at_provider((await start(web, "alpha")).headers["location"])
+    answer = await at_provider(departure(await start(web, "alpha")))
     landing = await web.get(local(answer.headers["location"]))
     fields = landing_fields(landing)
     first = await web.submit("/auth/oauth/alpha/callback", fields)
@@ -346,7 +347,7 @@ async def test_an_answer_without_state_is_refused_without_a_token_request(
     web: WebClient, alpha: Tenant
 ) -> None:
     alpha.person = Person(sub="1")
-    answer = await at_provider((await start(web, "alpha")).headers["location"])
+    answer = await at_provider(departure(await start(web, "alpha")))
     fields = landing_fields(await web.get(local(answer.headers["location"])))
     del fields["state"]
     refused(await web.submit("/auth/oauth/alpha/callback", fields))
@@ -358,7 +359,7 @@ async def test_login_csrf_an_attackers_answer_in_the_victims_browser_signs_nobod
 ) -> None:
     attacker = web.other_browser()
     alpha.person = Person(sub="attacker", email="mallory@example.com")
-    answer = await at_provider((await start(attacker, "alpha")).headers["location"])
+    answer = await at_provider(departure(await start(attacker, "alpha")))
     # The attacker stops before the callback and makes the victim's browser open it instead.
     victim = web
     response = await come_back(victim, answer.headers["location"])
@@ -373,7 +374,7 @@ async def test_an_expired_trip_is_refused(
     web: WebClient, alpha: Tenant, clock: FrozenClock, db: AsyncSession
 ) -> None:
     alpha.person = Person(sub="1")
-    answer = await at_provider((await start(web, "alpha")).headers["location"])
+    answer = await at_provider(departure(await start(web, "alpha")))
     clock.advance(timedelta(minutes=10, seconds=1))
     refused(await come_back(web, answer.headers["location"]))
     assert alpha.token_requests == []
@@ -384,7 +385,7 @@ async def test_the_person_saying_no_lands_on_the_problem_page_and_is_audited(
     web: WebClient, alpha: Tenant, db: AsyncSession
 ) -> None:
     alpha.deny = True
-    answer = await at_provider((await start(web, "alpha")).headers["location"])
+    answer = await at_provider(departure(await start(web, "alpha")))
     response = await come_back(web, answer.headers["location"])
     refused(response)
     assert "You did not allow Alpha to sign you in" in response.text
@@ -396,7 +397,7 @@ async def test_a_provider_that_is_down_lands_on_the_problem_page(
     web: WebClient, idp: IdentityProviderServer, alpha: Tenant, db: AsyncSession
 ) -> None:
     alpha.person = Person(sub="1")
-    answer = await at_provider((await start(web, "alpha")).headers["location"])
+    answer = await at_provider(departure(await start(web, "alpha")))
     idp.stop()
     response = await come_back(web, answer.headers["location"])
     refused(response, 502)
@@ -414,11 +415,11 @@ async def test_a_stolen_code_redeemed_in_another_trip_fails_pkce(
     web: WebClient, alpha: Tenant, db: AsyncSession
 ) -> None:
     alpha.person = Person(sub="victim")
-    victims_answer = await at_provider((await start(web, "alpha")).headers["location"])
+    victims_answer = await at_provider(departure(await start(web, "alpha")))
     stolen_code = query_of(victims_answer.headers["location"])["code"]
     attacker = web.other_browser()
     alpha.person = Person(sub="attacker")
-    attackers_answer = await at_provider((await start(attacker, "alpha")).headers["location"])
+    attackers_answer = await at_provider(departure(await start(attacker, "alpha")))
     fields = landing_fields(await attacker.get(local(attackers_answer.headers["location"])))
     response = await attacker.submit("/auth/oauth/alpha/callback", {**fields, "code": stolen_code})
     refused(response)
@@ -431,10 +432,10 @@ async def test_without_pkce_at_the_provider_the_nonce_still_stops_a_stolen_code(
 ) -> None:
     alpha.tamper = {"skip_pkce_check": True}
     alpha.person = Person(sub="victim")
-    victims_answer = await at_provider((await start(web, "alpha")).headers["location"])
+    victims_answer = await at_provider(departure(await start(web, "alpha")))
     stolen_code = query_of(victims_answer.headers["location"])["code"]
     attacker = web.other_browser()
-    attackers_answer = await at_provider((await start(attacker, "alpha")).headers["location"])
+    attackers_answer = await at_provider(departure(await start(attacker, "alpha")))
     fields = landing_fields(await attacker.get(local(attackers_answer.headers["location"])))
     refused(await attacker.submit("/auth/oauth/alpha/callback", {**fields, "code": stolen_code}))
     assert [(f["reason"], f["check"]) for f in await failures(db)] == [("invalid_token", "nonce")]
@@ -445,7 +446,7 @@ async def test_an_altered_pkce_verifier_is_refused_by_the_provider(
     web: WebClient, alpha: Tenant, app: Litestar, db: AsyncSession
 ) -> None:
     alpha.person = Person(sub="1")
-    answer = await at_provider((await start(web, "alpha")).headers["location"])
+    answer = await at_provider(departure(await start(web, "alpha")))
     flow = await db.scalar(select(OAuthFlow))
     assert flow is not None
     security = app.state.security
@@ -460,7 +461,7 @@ async def test_a_verifier_that_does_not_open_in_its_row_is_refused_before_the_to
     web: WebClient, alpha: Tenant, app: Litestar, db: AsyncSession
 ) -> None:
     alpha.person = Person(sub="1")
-    answer = await at_provider((await start(web, "alpha")).headers["location"])
+    answer = await at_provider(departure(await start(web, "alpha")))
     flow = await db.scalar(select(OAuthFlow))
     assert flow is not None
     flow.verifier_sealed = app.state.security.at_rest.seal(b"y" * 64, b"oauth-flow:another-row")
@@ -553,7 +554,7 @@ async def test_an_answer_brought_to_another_providers_callback_is_refused(
     web: WebClient, alpha: Tenant, beta: Tenant, db: AsyncSession
 ) -> None:
     alpha.person = Person(sub="1")
-    answer = await at_provider((await start(web, "alpha")).headers["location"])
+    answer = await at_provider(departure(await start(web, "alpha")))
     fields = landing_fields(await web.get(local(answer.headers["location"])))
     refused(await web.submit("/auth/oauth/beta/callback", fields))
     assert alpha.token_requests == beta.token_requests == []
@@ -570,7 +571,7 @@ async def test_a_discovery_document_naming_another_issuer_is_not_used(
 
 async def test_a_tampered_redirect_uri_gets_no_code_from_the_provider(web: WebClient, alpha: Tenant) -> None:
     alpha.person = Person(sub="1")
-    url = (await start(web, "alpha")).headers["location"]
+    url = departure(await start(web, "alpha"))
     tampered = url.replace("testserver.local", "evil.example")
     answer = await at_provider(tampered)
     assert answer.status_code == 400
@@ -582,7 +583,7 @@ async def test_a_code_a_lax_provider_sent_elsewhere_is_refused_at_the_token_endp
 ) -> None:
     alpha.tamper = {"lax_redirect": True}
     alpha.person = Person(sub="1")
-    url = (await start(web, "alpha")).headers["location"]
+    url = departure(await start(web, "alpha"))
     answer = await at_provider(url.replace("testserver.local", "evil.example"))
     leaked = answer.headers["location"].replace("evil.example", "testserver.local")
     refused(await come_back(web, leaked))

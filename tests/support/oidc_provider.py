@@ -190,9 +190,11 @@ def _json(data: Any, status: int = 200) -> Response:
 class IdentityProviderServer:
     """The provider process's HTTP server, with its tenants."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        """`host` names the server in its URLs (it always listens on 127.0.0.1): a browser test uses
+        `localhost`, so the provider is another site than the app at 127.0.0.1, as in real life."""
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://{host}:{self.port}"
         self.tenants: dict[str, Tenant] = {}
         self.clock_offset = 0
         """Seconds added to the provider's clock (tests that move the app's clock move this too)."""

@@ -27,6 +27,7 @@ from app.auth.routes.oauth import (
     OAUTH_EXCEPTION_HANDLERS,
     provider_named,
     requires_providers,
+    to_provider,
 )
 from app.db import DBSession
 from app.web.flash import flash
@@ -69,9 +70,10 @@ class ConnectedAccountsController(Controller):
     ) -> Response[Any]:
         """Off to the provider to connect an account there to this one."""
         provider = provider_named(request, key)
-        return await begin(
+        departure = await begin(
             db_session, request, provider, purpose=Purpose.LINK, next_url=CONNECTED_ACCOUNTS_PATH
         )
+        return to_provider(request, provider, departure)
 
     @post(
         "/{identity_id:uuid}/disconnect",

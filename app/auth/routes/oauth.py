@@ -1,6 +1,7 @@
 """Signing in with an identity provider, and the pages around it (the flows are the core's).
 
-- `POST /auth/oauth/<key>/start`: the sign-in and registration buttons.
+- `POST /auth/oauth/<key>/start`: the sign-in and registration buttons; the answer is a page that
+  navigates on to the provider (`to_provider`).
 - `GET /auth/oauth/<key>/callback`: where the provider sends the browser back. It changes
   nothing: the page hands the provider's answer on in a same-site POST (sent at once by
   `static/js/app.js`, or by its button without JavaScript), which carries the CSRF token and
@@ -38,7 +39,7 @@ from app.auth.core.oauth.callback import (
     may_reauthenticate_with_provider,
     sudo_choices,
 )
-from app.auth.core.oauth.flows import Purpose
+from app.auth.core.oauth.flows import Departure, Purpose, bind_to_browser
 from app.auth.core.oauth.problems import OAuthFlowError, Reason
 from app.auth.core.oauth.providers import Provider
 from app.auth.core.redirects import safe_redirect_target
@@ -93,6 +94,23 @@ def provider_named(request: Request[Any, Any, Any], key: str) -> Provider:
     return provider
 
 
+def to_provider(request: Request[Any, Any, Any], provider: Provider, departure: Departure) -> Template:
+    """The page that takes the browser on to the provider, tied to this browser by its cookie.
+
+    A navigation (the `Refresh` header, and a link), not a redirect of the form's POST: the CSP's
+    `form-action 'self'` stays as strict as it is, whatever origin the provider's endpoint has.
+    """
+    response = render(
+        request,
+        "auth/oauth_departure.html",
+        provider=provider,
+        url=departure.url,
+        headers={**TOKEN_PAGE_HEADERS, "Refresh": f"0;url={departure.url}"},
+    )
+    bind_to_browser(response, departure, security_of(request))
+    return response
+
+
 def problem_page(request: Request[Any, Any, Any], exc: OAuthFlowError) -> Response[Any]:
     """One page for every failed trip to a provider: what happened, and a way back."""
     provider = security_of(request).oauth.get(exc.provider)
@@ -126,9 +144,10 @@ class OAuthController(Controller):
     ) -> Response[Any]:
         """Off to the provider (its answer comes back to the callback below)."""
         provider = provider_named(request, key)
-        return await begin(
+        departure = await begin(
             db_session, request, provider, purpose=Purpose.SIGN_IN, next_url=data.get("next", "")
         )
+        return to_provider(request, provider, departure)
 
     @get("/auth/oauth/{key:str}/callback", name="oauth_landing")
     async def landing(self, request: Request[Any, Any, Any], key: FromPath[str]) -> Template:
@@ -189,7 +208,10 @@ class OAuthController(Controller):
     ) -> Response[Any]:
         """Off to the provider, which is asked to make the person sign in again."""
         provider = provider_named(request, key)
-        return await begin(db_session, request, provider, purpose=Purpose.SUDO, next_url=data.get("next", ""))
+        departure = await begin(
+            db_session, request, provider, purpose=Purpose.SUDO, next_url=data.get("next", "")
+        )
+        return to_provider(request, provider, departure)
 
 
 async def _answer(db: DBSession, request: Request[Any, Any, Any], finished: Finished) -> Response[Any]:

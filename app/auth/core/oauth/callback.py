@@ -48,6 +48,7 @@ from app.auth.core.models import OAuthFlow, OAuthIdentity, UserSecurityColumns
 from app.auth.core.oauth.discovery import ProviderUnreachableError
 from app.auth.core.oauth.exchange import Assertion, ProviderRefusedError, redeem_code
 from app.auth.core.oauth.flows import (
+    Departure,
     FlowError,
     Purpose,
     directory_of,
@@ -165,8 +166,8 @@ async def begin(
     *,
     purpose: Purpose,
     next_url: str = "",
-) -> Response[Any]:
-    """Send the browser to `provider` for `purpose` (link and sudo: for the signed-in user)."""
+) -> Departure:
+    """Start a trip to `provider` for `purpose` (link and sudo: for the signed-in user)."""
     user_id = _user_id(request) if purpose is not Purpose.SIGN_IN else None
     where = Where(provider.key, purpose.value, user_id)
     if purpose is Purpose.SUDO:

@@ -17,8 +17,10 @@ GitHub has no discovery: its endpoints are configured.
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 import httpx
@@ -28,13 +30,25 @@ from joserfc.jwk import KeySet
 from app.auth.core.clock import Clock
 from app.auth.core.oauth.providers import Provider
 
-__all__ = ("HTTP_TIMEOUT", "Directory", "Endpoints", "ProviderUnreachableError")
+__all__ = ("HTTP_TIMEOUT", "Directory", "Endpoints", "ProviderUnreachableError", "http_client", "tls_context")
 
 HTTP_TIMEOUT = httpx.Timeout(10.0)
 """How long any request to a provider may take: a slow provider costs a sign-in, not a worker."""
 KEY_REFRESH_COOLDOWN = timedelta(minutes=1)
 """Least time between two fetches of a provider's keys prompted by an unknown key id."""
 MAX_DOCUMENT_BYTES = 512 * 1024
+
+
+@cache
+def tls_context() -> ssl.SSLContext:
+    """One TLS context (with the system's trusted roots) for every request to a provider:
+    building one costs tens of milliseconds, which a sign-in should not pay each time."""
+    return ssl.create_default_context()
+
+
+def http_client() -> httpx.AsyncClient:
+    """A client for one exchange with a provider: short timeout, no redirects followed."""
+    return httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False, verify=tls_context())
 
 
 class ProviderUnreachableError(Exception):
@@ -132,7 +146,7 @@ def _endpoints_from(provider: Provider, document: dict[str, Any]) -> Endpoints:
 async def fetch_json(url: str, *, headers: dict[str, str] | None = None) -> dict[str, Any]:
     """GET `url` and return its JSON object; any failure is `ProviderUnreachableError`."""
     try:
-        async with httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False) as client:
+        async with http_client() as client:
             response = await client.get(url, headers={"Accept": "application/json", **(headers or {})})
     except httpx.HTTPError as exc:
         raise ProviderUnreachableError(f"{url}: {type(exc).__name__}") from exc

@@ -24,7 +24,13 @@ from joserfc.jwk import KeySet
 
 from app.auth.core.models import OAuthFlow
 from app.auth.core.oauth.client import AsyncOAuth2Client, OAuthError
-from app.auth.core.oauth.discovery import HTTP_TIMEOUT, ProviderUnreachableError, fetch_json
+from app.auth.core.oauth.discovery import (
+    HTTP_TIMEOUT,
+    ProviderUnreachableError,
+    fetch_json,
+    http_client,
+    tls_context,
+)
 from app.auth.core.oauth.flows import directory_of, flow_started_at, flow_verifier, redirect_uri
 from app.auth.core.oauth.id_tokens import Expected, InvalidIdTokenError, check_id_token, key_id
 from app.auth.core.oauth.providers import TENANT_PLACEHOLDER, Provider
@@ -72,6 +78,8 @@ def _client(security: Security, provider: Provider) -> AsyncOAuth2Client:
         redirect_uri=redirect_uri(security, provider),
         code_challenge_method="S256",
         timeout=HTTP_TIMEOUT,
+        follow_redirects=False,
+        verify=tls_context(),
     )
 
 
@@ -208,7 +216,7 @@ async def _from_github(provider: Provider, tokens: Tokens) -> Assertion:
 async def _github_primary_email(api: str, headers: dict[str, str]) -> tuple[str, bool]:
     """GitHub's primary address, and whether GitHub verified it (any other address does not count)."""
     try:
-        async with httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False) as client:
+        async with http_client() as client:
             response = await client.get(f"{api}/user/emails", headers=headers)
         entries = response.json() if response.status_code == 200 else []
     except (httpx.HTTPError, ValueError) as exc:

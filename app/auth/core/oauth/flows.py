@@ -18,26 +18,25 @@ request is made. The issuer the flow went to is kept and compared with the answe
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
 from litestar import Request, Response
-from litestar.response import Redirect
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.core.cookies import set_cookie
-from app.auth.core.landing import TOKEN_PAGE_HEADERS
 from app.auth.core.models import OAuthFlow
-from app.auth.core.oauth.client import AsyncOAuth2Client
+from app.auth.core.oauth.client import OAuth2Client
 from app.auth.core.oauth.discovery import Directory, Endpoints
 from app.auth.core.oauth.providers import Provider
 from app.auth.core.tokens import new_token, token_digest
 from app.auth.core.toolkit import Security, security_of
 
-__all__ = ("FlowError", "Purpose", "redirect_uri", "start_flow", "take_flow")
+__all__ = ("Departure", "FlowError", "Purpose", "bind_to_browser", "redirect_uri", "start_flow", "take_flow")
 
 CALLBACK_PATH = "/auth/oauth/{key}/callback"
 """Where providers send the browser back; the host's route must have this path."""
@@ -54,6 +53,14 @@ class Purpose(StrEnum):
     """Connect the identity to the signed-in user (started under sudo)."""
     SUDO = "sudo"
     """Re-authenticate the signed-in user (an account whose only way in is the provider)."""
+
+
+@dataclass(frozen=True)
+class Departure:
+    """A started flow: the provider's authorization URL and this browser's binding value."""
+
+    url: str
+    browser: str = field(repr=False)
 
 
 class FlowError(Exception):
@@ -87,11 +94,13 @@ async def start_flow(
     purpose: Purpose,
     user_id: UUID | None = None,
     next_url: str = "",
-) -> Response[Any]:
-    """Store a flow and answer with the redirect to the provider (and this browser's binding cookie).
+) -> Departure:
+    """Store a flow; where to send the browser, and the value of its binding cookie.
 
-    `next_url` must already be a safe same-site path. Raises `ProviderUnreachableError` when the
-    provider's discovery document cannot be had.
+    The host sends the browser on with a page that navigates there (a form's 303 to another
+    origin would need that origin in the CSP's `form-action`) and sets the cookie with
+    `bind_to_browser`. `next_url` must already be a safe same-site path. Raises
+    `ProviderUnreachableError` when the provider's discovery document cannot be had.
     """
     security = security_of(request)
     policy = security.policy
@@ -115,21 +124,24 @@ async def start_flow(
         )
     )
     await db.flush()
-    url = await authorization_url(
+    url = authorization_url(
         security, provider, endpoints, state=state, verifier=verifier, nonce=nonce, purpose=purpose
     )
-    response: Response[Any] = Redirect(url, status_code=303, headers=TOKEN_PAGE_HEADERS)
+    return Departure(url=url, browser=browser)
+
+
+def bind_to_browser(response: Response[Any], departure: Departure, security: Security) -> None:
+    """Set the cookie that ties the flow to this browser (as long as the flow lives) [60]."""
     set_cookie(
         response,
         security.cookies.oauth,
-        browser,
+        departure.browser,
         secure=security.secure_cookies,
-        max_age=int(policy.oauth_flow_ttl.total_seconds()),
+        max_age=int(security.policy.oauth_flow_ttl.total_seconds()),
     )
-    return response
 
 
-async def authorization_url(
+def authorization_url(
     security: Security,
     provider: Provider,
     endpoints: Endpoints,
@@ -146,15 +158,17 @@ async def authorization_url(
         if purpose is Purpose.SUDO:
             # Make the person sign in at the provider now, and have the token say when [67].
             extra.update(prompt="login", max_age=0)
-    async with AsyncOAuth2Client(
+    # Authlib's protocol client without an HTTP session: building a URL needs no connection.
+    client = OAuth2Client(
+        None,
         client_id=provider.client_id,
         scope=" ".join(provider.scopes),
         redirect_uri=redirect_uri(security, provider),
         code_challenge_method="S256",
-    ) as client:
-        url, _ = client.create_authorization_url(
-            endpoints.authorization, state=state, code_verifier=verifier, **extra
-        )
+    )
+    url, _ = client.create_authorization_url(
+        endpoints.authorization, state=state, code_verifier=verifier, **extra
+    )
     return str(url)
 
 
