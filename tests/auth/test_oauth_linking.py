@@ -423,3 +423,26 @@ async def test_finished_and_abandoned_trips_leave_nothing_behind(
     clock.advance(timedelta(minutes=11))
     deleted = await purge_expired_rows(engine, clock, app.state.security.policy)
     assert deleted["oauth_flows"] == 1
+
+
+async def test_a_connection_to_a_provider_no_longer_configured_is_no_way_in(
+    oauth_app: Any, alpha: Tenant, beta: Tenant, db: AsyncSession, database_url: str, clock: FrozenClock
+) -> None:
+    from app.asgi import create_app
+    from tests.support.database import make_settings
+
+    async with AsyncTestClient(app=oauth_app(), base_url=BASE_URL) as client:
+        web = WebClient(client)
+        await trip(web, alpha, "alpha", Person(sub="1"))
+        await provider_sudo(web, alpha, "alpha", Person(sub="1"))
+        await connect(web, beta, "beta", Person(sub="1"))
+    # Beta is taken out of the configuration: only Alpha can still sign this account in.
+    only_alpha = make_settings(database_url, oauth_providers=[alpha.setting("alpha")])
+    async with AsyncTestClient(app=create_app(only_alpha, clock=clock), base_url=BASE_URL) as client:
+        web = WebClient(client)
+        await trip(web, alpha, "alpha", Person(sub="1"))
+        await provider_sudo(web, alpha, "alpha", Person(sub="1"))
+        alpha_identity = next(i for i in await identities(db) if i.provider == "alpha")
+        await web.get(PAGE)
+        await web.submit(f"{PAGE}/{alpha_identity.id}/disconnect")
+    assert len(await identities(db)) == 2, "Alpha stays: Beta can no longer sign anyone in"

@@ -45,10 +45,11 @@ class ConnectedAccountsController(Controller):
     @get("/", name="settings_connected_accounts")
     async def page(self, request: Request[Any, Any, Any], db_session: DBSession) -> Template:
         """Connected providers (with Disconnect), then the others (with Connect)."""
+        security = security_of(request)
         accounts = await connected_accounts(
-            db_session, request.user.id, has_password=request.user.has_password
+            db_session, security, request.user.id, has_password=request.user.has_password
         )
-        providers = security_of(request).oauth
+        providers = security.oauth
         linked = {identity.provider for identity in accounts.identities}
         return render(
             request,

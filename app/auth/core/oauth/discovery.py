@@ -127,19 +127,33 @@ def _endpoints_from(provider: Provider, document: dict[str, Any]) -> Endpoints:
         )
     except KeyError as exc:
         raise ProviderUnreachableError(f"{provider.key}: the discovery document lacks {exc}") from exc
+    # Over HTTPS when discovery is (production insists on it), and nothing a header could choke on:
+    # the authorization URL goes into the page that sends the browser there.
+    scheme = "https://" if provider.discovery_url.startswith("https://") else ("https://", "http://")
     urls = (authorization, token, jwks)
-    if not all(isinstance(url, str) and url.startswith(("https://", "http://")) for url in urls):
+    if not all(_is_url(url, scheme) for url in urls):
         raise ProviderUnreachableError(f"{provider.key}: the discovery document has unusable endpoints")
     methods = document.get("code_challenge_methods_supported")
     if isinstance(methods, list) and "S256" not in methods:
         raise ProviderUnreachableError(f"{provider.key}: the provider does not support PKCE S256 [59]")
     userinfo = document.get("userinfo_endpoint")
+    if userinfo is not None and not _is_url(userinfo, scheme):
+        userinfo = None
     return Endpoints(
         authorization=authorization,
         token=token,
         jwks=jwks,
         userinfo=userinfo if isinstance(userinfo, str) else "",
         iss_parameter=document.get("authorization_response_iss_parameter_supported") is True,
+    )
+
+
+def _is_url(value: object, scheme: str | tuple[str, ...]) -> bool:
+    return (
+        isinstance(value, str)
+        and value.startswith(scheme)
+        and len(value) <= 2048
+        and all(32 < ord(char) < 127 for char in value)
     )
 
 

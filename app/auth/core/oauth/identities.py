@@ -144,14 +144,18 @@ class ConnectedAccounts:
     identities: list[OAuthIdentity]
     has_password: bool
     passkeys: int
+    configured: frozenset[str]
+    """Keys of the providers configured now: an identity at any other is no way in."""
 
     def may_remove(self, identity: OAuthIdentity) -> bool:
         """Whether removing `identity` leaves a way to sign in."""
-        others = [item for item in self.identities if item.id != identity.id]
+        others = [i for i in self.identities if i.id != identity.id and i.provider in self.configured]
         return self.has_password or self.passkeys > 0 or bool(others)
 
 
-async def connected_accounts(db: AsyncSession, user_id: UUID, *, has_password: bool) -> ConnectedAccounts:
+async def connected_accounts(
+    db: AsyncSession, security: Security, user_id: UUID, *, has_password: bool
+) -> ConnectedAccounts:
     """The user's identities (oldest first) and passkey count, in one statement."""
     passkeys = (
         select(func.count(WebAuthnCredential.id))
@@ -168,7 +172,7 @@ async def connected_accounts(db: AsyncSession, user_id: UUID, *, has_password: b
     )
     rows = (await db.execute(query)).all()
     identities = [row[1] for row in rows if row[1] is not None]
-    return ConnectedAccounts(identities, has_password, int(rows[0][0]))
+    return ConnectedAccounts(identities, has_password, int(rows[0][0]), frozenset(security.oauth))
 
 
 class Unlinked(StrEnum):
@@ -186,7 +190,7 @@ async def unlink_identity(
     user = await db.get(security.users, user_id, with_for_update=True)
     if user is None:
         return Unlinked.NOT_FOUND, None
-    accounts = await connected_accounts(db, user_id, has_password=user.password_hash is not None)
+    accounts = await connected_accounts(db, security, user_id, has_password=user.password_hash is not None)
     identity = next((item for item in accounts.identities if item.id == identity_id), None)
     if identity is None:
         return Unlinked.NOT_FOUND, None
