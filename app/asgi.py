@@ -40,6 +40,7 @@ from app.health import healthz
 from app.jobs import JOB_CIPHER_INFO_KEY, dispatch_outbox, job_cipher
 from app.logging import RequestLoggingMiddleware, configure_logging
 from app.mail.routes import MailboxController, MailPreviewController
+from app.orgs import CONTROLLERS as ORG_CONTROLLERS
 from app.settings import Settings
 from app.web.errors import (
     busy_database_handler,
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     route_handlers: list[Any] = [
         SiteController,
         *AUTH_CONTROLLERS,
+        *ORG_CONTROLLERS,
         healthz,
         create_static_files_router(
             path="/static",

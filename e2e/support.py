@@ -68,10 +68,21 @@ class LiveServer:
     process: subprocess.Popen[bytes]
 
     @classmethod
-    def start(cls, database_url: str, log_path: Path, env: Mapping[str, str] | None = None) -> LiveServer:
-        """Launch Granian from this virtualenv against `database_url`, with `env` added to its environment."""
+    def start(
+        cls,
+        database_url: str,
+        log_path: Path,
+        env: Mapping[str, str] | None = None,
+        *,
+        host_name: str = "127.0.0.1",
+    ) -> LiveServer:
+        """Launch Granian from this virtualenv against `database_url`, with `env` added to its environment.
+
+        It listens on 127.0.0.1; `host_name` is the name in its BASE_URL (WebAuthn needs `localhost`:
+        a relying party id cannot be an IP address).
+        """
         port = free_port()
-        url = f"http://127.0.0.1:{port}"
+        url = f"http://{host_name}:{port}"
         granian = Path(sys.executable).parent / "granian"
         command = [str(granian), "--interface", "asgi", "--factory", APP_FACTORY]
         command += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]

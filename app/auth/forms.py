@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.auth.core.identity import InvalidEmail, canonical_email, normalize_email
+from app.auth.core.passkey_names import NAME_MAX as PASSKEY_NAME_MAX
 from app.auth.core.passwords import PasswordProblem, check_password_policy
 from app.auth.core.policy import SecurityPolicy
 from app.auth.core.redirects import safe_redirect_target
@@ -203,4 +204,24 @@ class NewAddressForm:
         form.email, form.canonical = _address(data, form.errors)
         if form.canonical and form.canonical == current_canonical:
             form.errors["email"] = "That is already your address."
+        return form
+
+
+@dataclass
+class PasskeyNameForm:
+    """A passkey's new name."""
+
+    name: str = ""
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> PasskeyNameForm:
+        """Read and validate; control characters are refused, not stripped [94]."""
+        form = cls(name=_text(data, "name").strip())
+        if not form.name:
+            form.errors["name"] = "Give the passkey a name."
+        elif any(ord(ch) < 32 or ord(ch) == 127 for ch in form.name):
+            form.errors["name"] = "Use letters, numbers and punctuation only (no line breaks)."
+        elif len(form.name) > PASSKEY_NAME_MAX:
+            form.errors["name"] = f"Keep it to {PASSKEY_NAME_MAX} characters or fewer."
         return form

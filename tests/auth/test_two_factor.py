@@ -15,8 +15,9 @@ from litestar import Litestar
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.core.backup_codes import generate_codes
 from app.auth.core.clock import FrozenClock
-from app.auth.core.models import AuditEvent, PendingLogin, TrustedBrowser
+from app.auth.core.models import AuditEvent, PendingLogin, TrustedBrowser, WebAuthnCredential
 from app.auth.models import AuthSession, User
 from tests.auth.test_magic_link import ask as ask_magic
 from tests.auth.test_magic_link import sign_in_mail
@@ -406,3 +407,18 @@ async def test_every_way_in_asks_an_enrolled_account_for_the_second_factor(
     assert not await signed_in(reset)
 
     assert await count(db, AuthSession) == 0
+
+
+async def test_a_passkey_account_can_finish_the_second_step_with_a_backup_code(
+    accounts: Accounts, web: WebClient, db: AsyncSession, app: Litestar
+) -> None:
+    """Lost the passkey (or JavaScript is off): a backup code still finishes the sign-in."""
+    user = await accounts.create()
+    db.add(WebAuthnCredential(user_id=user.id, credential_id=b"\x07" * 16, public_key=b"key", name="Laptop"))
+    codes = await generate_codes(db, app.state.security, user.id)
+    await db.commit()
+    await first_factor(web)
+    page = await web.get(STEP)
+    assert 'name="code"' in page.text
+    assert (await web.submit(STEP, {"code": codes[0]})).status_code == 303
+    assert await signed_in(web)

@@ -7,8 +7,9 @@ The module builds, once, in a temporary folder:
   colours and wording, `/register` renamed to `/signup`, a `company` column with its migration, a
   signed-in page, its own adapter rule and its own tests;
 - then two upstream core releases made with `python -m app.auth.core.releases release` (what
-  `make core-release` runs): 0.1.1, a security fix inside the mailed-token flow with its regression
-  test, and 0.2.0, a new core column with its migration.
+  `make core-release` runs): a patch release (0.1.1 when the core is at 0.1.0), a security fix inside
+  the mailed-token flow with its regression test, and a minor release (0.2.0), a new core column
+  with its migration.
 
 The first test takes both releases into the fork and checks that the fork still migrates, passes the
 core's tests and its own, and runs exactly the released core. The second plays a fork that edited
@@ -43,10 +44,22 @@ from tests.support.database import server_url
 CORE = "app/auth/core"
 GIT_TIMEOUT = 30
 PYTHON_TIMEOUT = 60
-PYTEST_TIMEOUT = 80
+PYTEST_TIMEOUT = 240  # the core's own tests, run inside the fork; generous for a busy machine
 
 CORE_MIGRATION_REV = "c0de20261201"
 FORK_MIGRATION_REV = "ac3e20261210"
+
+
+def _next_versions() -> tuple[str, str]:
+    """Upstream's two simulated releases after the core's current version: a patch and a minor."""
+    major, minor, patch = (
+        int(part) for part in (Path(CORE) / "VERSION").read_text().strip().split("+")[0].split(".")
+    )
+    return f"{major}.{minor}.{patch + 1}", f"{major}.{minor + 1}.0"
+
+
+PATCH, MINOR = _next_versions()
+"""The simulated security fix and feature release (0.1.1 and 0.2.0 when the core is at 0.1.0)."""
 PENDING_LINE = re.compile(r"^(\d+\.\d+\.\d+)  [0-9a-f]{12}(  \[security\])?$", re.MULTILINE)
 
 # --- what the fork adds
@@ -515,7 +528,7 @@ def customise(fork: Path, env: dict[str, str]) -> None:
 
 
 def release_security_fix(upstream: Path, env: dict[str, str]) -> None:
-    """Core 0.1.1: spending a link checks its code's wrong tries too; with its regression test."""
+    """The patch release: spending a link checks its code's wrong tries too; with its regression test."""
     edit(
         upstream,
         f"{CORE}/mail_tokens.py",
@@ -533,13 +546,13 @@ def release_security_fix(upstream: Path, env: dict[str, str]) -> None:
         after="async def spend_token(",
     )
     write(upstream, f"{CORE}/tests/test_mail_token_spending.py", SECURITY_FIX_TEST)
-    add_changelog_entry(upstream, "0.1.1", SECURITY_ENTRY)
-    made = releases(upstream, "release", "0.1.1", env=env)
+    add_changelog_entry(upstream, PATCH, SECURITY_ENTRY)
+    made = releases(upstream, "release", PATCH, env=env)
     assert made.returncode == 0, output(made)
 
 
 def release_session_country(upstream: Path, env: dict[str, str]) -> None:
-    """Core 0.2.0: a new nullable column on auth_sessions, with its migration on the core branch."""
+    """The minor release: a new nullable column on auth_sessions, with its migration on the core branch."""
     edit(
         upstream,
         f"{CORE}/models.py",
@@ -554,8 +567,8 @@ def release_session_country(upstream: Path, env: dict[str, str]) -> None:
         f"{CORE}/migrations/versions/20261201_{CORE_MIGRATION_REV}_core_the_country_a_session_started_in.py",
         CORE_MIGRATION.format(revision=CORE_MIGRATION_REV, down_revision=branch_head(upstream, "core")),
     )
-    add_changelog_entry(upstream, "0.2.0", ADDED_ENTRY.format(revision=CORE_MIGRATION_REV))
-    made = releases(upstream, "release", "0.2.0", env=env)
+    add_changelog_entry(upstream, MINOR, ADDED_ENTRY.format(revision=CORE_MIGRATION_REV))
+    made = releases(upstream, "release", MINOR, env=env)
     assert made.returncode == 0, output(made)
 
 
@@ -586,7 +599,7 @@ class Simulation:
 
 @pytest.fixture(scope="module")
 def simulation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulation]:
-    """Upstream and Acme's fork of it, then upstream's releases 0.1.1 (security) and 0.2.0."""
+    """Upstream and Acme's fork of it, then upstream's patch (security) and minor releases."""
     env = hermetic_env()
     tmp = tmp_path_factory.mktemp("fork-simulation")
     upstream, fork = tmp / "upstream", tmp / "fork"
@@ -600,7 +613,7 @@ def simulation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulation]
     release_session_country(upstream, env)
     second = git(upstream, "rev-parse", "HEAD", env=env)
     server = server_url()
-    simulation = Simulation(tmp, upstream, fork, product, {"0.1.1": first, "0.2.0": second}, server, env)
+    simulation = Simulation(tmp, upstream, fork, product, {PATCH: first, MINOR: second}, server, env)
     yield simulation
     with psycopg.connect(plain_url(with_database(server, "postgres")), autocommit=True) as conn:
         for name in simulation.databases:
@@ -612,13 +625,13 @@ def test_the_fork_takes_both_releases_and_still_works(simulation: Simulation) ->
 
     security = releases(fork, "pending", "--security", env=env)
     assert security.returncode == 1, output(security)
-    assert pending_versions(security) == ["0.1.1"], output(security)
+    assert pending_versions(security) == [PATCH], output(security)
     assert "[security]" in security.stdout
     every = releases(fork, "pending", env=env)
     assert every.returncode == 1, output(every)
-    assert pending_versions(every) == ["0.1.1", "0.2.0"], output(every)
+    assert pending_versions(every) == [PATCH, MINOR], output(every)
 
-    # As a fork runs it: the releases, then the core's tests (0.1.1's new one needs the database).
+    # As a fork runs it: the releases, then the core's tests (the patch's new one needs the database).
     apply_env = {
         **env,
         "DATABASE_URL": simulation.server,
@@ -632,9 +645,9 @@ def test_the_fork_takes_both_releases_and_still_works(simulation: Simulation) ->
         f"{CORE}/migrations/versions/20261201_{CORE_MIGRATION_REV}_core_the_country_a_session_started_in.py"
     )
     for line in (
-        "applied 0.1.1",
-        "applied 0.2.0",
-        "security core 0.2.0: clean",
+        f"applied {PATCH}",
+        f"applied {MINOR}",
+        f"security core {MINOR}: clean",
         f"new migration: {migration}",
     ):
         assert line in applied.stdout, output(applied)
@@ -697,7 +710,7 @@ def test_the_fork_takes_both_releases_and_still_works(simulation: Simulation) ->
 
     status = python(fork, "-m", "app.auth.core.manifest", "--check", env=env)
     assert status.returncode == 0, output(status)
-    assert "security core 0.2.0: clean" in status.stdout
+    assert f"security core {MINOR}: clean" in status.stdout
 
 
 def test_a_fork_that_edited_the_core_gets_a_conflict_it_can_abort(simulation: Simulation) -> None:
@@ -707,7 +720,7 @@ def test_a_fork_that_edited_the_core_gets_a_conflict_it_can_abort(simulation: Si
     git(fork, "reset", "--quiet", "--hard", simulation.product, env=env)
     git(fork, "remote", "add", "upstream", str(simulation.upstream), env=env)
     prepare(fork, env)
-    # Acme patched the hole itself before upstream shipped 0.1.1, on the very lines the fix touches.
+    # Acme patched the hole itself before upstream shipped the patch, on the very lines the fix touches.
     edit(
         fork,
         f"{CORE}/mail_tokens.py",
@@ -722,11 +735,11 @@ def test_a_fork_that_edited_the_core_gets_a_conflict_it_can_abort(simulation: Si
 
     applied = releases(fork, "apply", "--all", "--no-tests", env=env)
     assert applied.returncode != 0, output(applied)
-    assert "CONFLICT applying core 0.1.1" in applied.stdout, output(applied)
+    assert f"CONFLICT applying core {PATCH}" in applied.stdout, output(applied)
     assert f"  {CORE}/mail_tokens.py" in applied.stdout.splitlines(), output(applied)
     assert f"git add {CORE}/mail_tokens.py && git cherry-pick --continue" in applied.stdout, output(applied)
     assert "git cherry-pick --abort" in applied.stdout, output(applied)
-    assert "applied 0.2.0" not in applied.stdout
+    assert f"applied {MINOR}" not in applied.stdout
     refused = releases(fork, "apply", "--all", "--no-tests", env=env)
     assert refused.returncode == 2, output(refused)
     assert "a cherry-pick is in progress" in refused.stderr

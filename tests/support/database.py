@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
+from app.auth.core.orgs import ensure_builtin_roles
 from app.models import metadata
 from app.settings import Settings
 from scripts.embedded_pg import database_name, ensure_database, start_embedded_server, with_database
@@ -136,6 +137,8 @@ async def empty_all_tables(engine: AsyncEngine) -> None:
             # Replica mode skips the audit log's append-only trigger (the tests run as a superuser).
             await conn.execute(text("SET LOCAL session_replication_role = replica"))
             await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            if "org_roles" in existing:
+                await ensure_builtin_roles(conn)  # schema data the migration put there
 
 
 async def empty_test_queues(redis_url: str | None) -> None:

@@ -95,6 +95,8 @@ class AuditRecord:
     """The client's User-Agent header."""
     details: Mapping[str, Any] = field(default_factory=dict)
     """Extra facts as JSON: method, factor, reason. Never secrets, never whole URLs with tokens."""
+    org_id: str | None = None
+    """The organization the event happened in (its audit log shows it); None outside organizations."""
 
 
 def validate(record: AuditRecord, *, max_detail_bytes: int) -> None:
@@ -110,7 +112,15 @@ def validate(record: AuditRecord, *, max_detail_bytes: int) -> None:
     for name, limit in MAX_LENGTHS.items():
         if len(getattr(record, name)) > limit:
             raise AuditError(f"{name} is longer than {limit} characters")
-    for name in ("actor_id", "impersonator_id", "target_type", "target_id", "ip_address", "user_agent"):
+    for name in (
+        "actor_id",
+        "impersonator_id",
+        "org_id",
+        "target_type",
+        "target_id",
+        "ip_address",
+        "user_agent",
+    ):
         _check_text(getattr(record, name) or "", name)
     if not isinstance(record.details, Mapping):
         raise AuditError("details must be a mapping")
@@ -121,9 +131,15 @@ def validate(record: AuditRecord, *, max_detail_bytes: int) -> None:
 
 
 def canonical_bytes(record: AuditRecord) -> bytes:
-    """The record as stable JSON: sorted keys, no whitespace, UTC timestamp with microseconds."""
+    """The record as stable JSON: sorted keys, no whitespace, UTC timestamp with microseconds.
+
+    `org_id` joins the bytes only when set, so events written before organizations existed keep
+    their hashes.
+    """
+    org = {"org_id": record.org_id} if record.org_id is not None else {}
     return _dumps(
         {
+            **org,
             "occurred_at": record.occurred_at.astimezone(UTC).isoformat(timespec="microseconds"),
             "action": record.action,
             "outcome": record.outcome,

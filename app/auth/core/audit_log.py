@@ -59,6 +59,7 @@ async def record_event(
         record,
         actor_id=_canonical_uuid(record.actor_id),
         impersonator_id=_canonical_uuid(record.impersonator_id),
+        org_id=_canonical_uuid(record.org_id),
     )
     validate(record, max_detail_bytes=max_detail_bytes)
     _, isolation = (await session.execute(_LOCK_AND_ISOLATION, {"key": AUDIT_CHAIN_LOCK})).one()
@@ -71,6 +72,7 @@ async def record_event(
         outcome=record.outcome,
         actor_id=UUID(record.actor_id) if record.actor_id else None,
         impersonator_id=UUID(record.impersonator_id) if record.impersonator_id else None,
+        org_id=UUID(record.org_id) if record.org_id else None,
         target_type=record.target_type,
         target_id=record.target_id,
         ip_address=record.ip_address,
@@ -96,6 +98,7 @@ def from_request(
     target_id: str = "",
     details: Mapping[str, Any] | None = None,
     clock: Clock | None = None,
+    org_id: UUID | str | None = None,
 ) -> AuditRecord:
     """An audit record for something `request` did, with its client address, user agent and time."""
     peer = request.client.host if request.client else None
@@ -111,6 +114,7 @@ def from_request(
         ip_address=ip[: MAX_LENGTHS["ip_address"]],
         user_agent=request.headers.get("user-agent", "")[: MAX_LENGTHS["user_agent"]],
         details=dict(details or {}),
+        org_id=str(org_id) if org_id is not None else None,
     )
 
 
@@ -122,19 +126,27 @@ async def audit(
     outcome: str = "success",
     actor_id: UUID | None = None,
     user_id: UUID | None = None,
+    org_id: UUID | None = None,
+    target_type: str = "",
+    target_id: str = "",
     **details: Any,
 ) -> None:
-    """Record `action` about user `user_id` (the target), done by `actor_id` (default: the same user)."""
+    """Record `action` about user `user_id` (the target), done by `actor_id` (default: the same user).
+
+    In an organization pass `org_id` (the org's audit log lists the event) and, when the event is
+    about something other than a user, `target_type`/`target_id` (`project`, its id).
+    """
     security = security_of(request)
     record = from_request(
         request,
         action,
         outcome,
         actor_id=str(actor_id or user_id) if (actor_id or user_id) else None,
-        target_type="user" if user_id else "",
-        target_id=str(user_id) if user_id else "",
+        target_type=target_type or ("user" if user_id else ""),
+        target_id=target_id or (str(user_id) if user_id else ""),
         details=details,
         clock=security.clock,
+        org_id=org_id,
     )
     await record_event(db, record, max_detail_bytes=security.policy.audit_metadata_max_bytes)
 
@@ -148,6 +160,7 @@ async def verify_audit_chain(session: AsyncSession) -> ChainReport:
         AuditEvent.outcome,
         AuditEvent.actor_id,
         AuditEvent.impersonator_id,
+        AuditEvent.org_id,
         AuditEvent.target_type,
         AuditEvent.target_id,
         AuditEvent.ip_address,
@@ -167,6 +180,7 @@ async def verify_audit_chain(session: AsyncSession) -> ChainReport:
                 outcome=row.outcome,
                 actor_id=str(row.actor_id) if row.actor_id else None,
                 impersonator_id=str(row.impersonator_id) if row.impersonator_id else None,
+                org_id=str(row.org_id) if row.org_id else None,
                 target_type=row.target_type,
                 target_id=row.target_id,
                 ip_address=row.ip_address,

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from litestar.types import Scope
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-__all__ = ("DB_STATE_KEY", "RequestDBConfig", "release_connection", "request_session")
+__all__ = ("DB_STATE_KEY", "RequestDBConfig", "autocommit_engine", "release_connection", "request_session")
 
 DB_STATE_KEY = "db_config"
 """Where the host keeps its database wiring on `app.state`."""
@@ -47,3 +47,19 @@ async def release_connection(db: AsyncSession) -> None:
     """Commit the work so far and return the connection to the pool (before hashing, say)."""
     if db.in_transaction():
         await db.commit()
+
+
+def autocommit_engine(db_config: RequestDBConfig, extra: dict[str, Any]) -> AsyncEngine:
+    """The app's engine with each statement its own transaction (made once, kept in `extra`).
+
+    For the reads core code does before a handler runs (session resume, the organization of the
+    URL) on a connection of their own, given back before the handler takes one.
+    """
+    engine: AsyncEngine | None = extra.get(_AUTOCOMMIT_KEY)
+    if engine is None:
+        engine = db_config.get_engine().execution_options(isolation_level="AUTOCOMMIT")
+        extra[_AUTOCOMMIT_KEY] = engine
+    return engine
+
+
+_AUTOCOMMIT_KEY = "db.autocommit_engine"

@@ -19,6 +19,7 @@ from litestar.enums import ScopeType
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.core.audit_log import audit
+from app.auth.core.db import autocommit_engine
 from app.auth.core.redirects import safe_redirect_target
 from app.auth.core.remember import RememberVerdict
 from app.auth.core.remember_store import restore
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 
     from litestar import Litestar, Request
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
-    from sqlalchemy.ext.asyncio import AsyncEngine
 
     from app.auth.core.db import RequestDBConfig
 
@@ -72,7 +72,7 @@ class AuthenticationMiddleware:
         if token:
             # A connection of its own, given back before the handler runs: the request never
             # holds two at once, and a page that needs no query of its own costs one statement.
-            async with _autocommit_engine(db_config, security).connect() as conn:
+            async with autocommit_engine(db_config, security.extra).connect() as conn:
                 resumed = await resume_session(conn, token, security)
             if resumed is not None:
                 return resumed
@@ -80,7 +80,7 @@ class AuthenticationMiddleware:
         if request.cookies.get(names.pre_session):
             # A sign-in is waiting for its second factor: nothing else signs this browser in
             # (not even remember-me) until it is answered or its pre-session lapses [15][16].
-            request.scope["pre_session"] = True
+            request.scope["pre_session"] = True  # type: ignore[typeddict-unknown-key]
             return None, None
         remembered = request.cookies.get(names.remember)
         if remembered:
@@ -130,7 +130,7 @@ class AuthenticationMiddleware:
                 await db.commit()
                 ttl = int(security.policy.pending_login_ttl.total_seconds())
                 outgoing.append(_cookie(names.pre_session, token, security, max_age=ttl))
-                request.scope["pre_session"] = True
+                request.scope["pre_session"] = True  # type: ignore[typeddict-unknown-key]
                 return None, None
             new = await begin_session(
                 db,
@@ -143,7 +143,7 @@ class AuthenticationMiddleware:
             await db.commit()
         outgoing.append(_cookie(names.session, new.token, security))
         # Load the session the normal way so the rest of the request sees the same values.
-        async with _autocommit_engine(db_config, security).connect() as conn:
+        async with autocommit_engine(db_config, security.extra).connect() as conn:
             resumed = await resume_session(conn, new.token, security)
         return resumed if resumed is not None else (None, None)
 
@@ -162,18 +162,6 @@ def _return_path(request: Request[Any, Any, Any]) -> str:
         return ""
     query = request.url.query
     return safe_redirect_target(request.url.path + (f"?{query}" if query else ""), default="")
-
-
-def _autocommit_engine(db_config: RequestDBConfig, security: Security) -> AsyncEngine:
-    """The app's engine, each statement its own transaction (made once, kept on the toolkit)."""
-    engine: AsyncEngine | None = security.extra.get(_AUTOCOMMIT_KEY)
-    if engine is None:
-        engine = db_config.get_engine().execution_options(isolation_level="AUTOCOMMIT")
-        security.extra[_AUTOCOMMIT_KEY] = engine
-    return engine
-
-
-_AUTOCOMMIT_KEY = "middleware.autocommit_engine"
 
 
 def _cookie(name: str, value: str, security: Security, max_age: int | None = None) -> Cookie:

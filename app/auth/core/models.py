@@ -42,8 +42,15 @@ __all__ = (
     "CoreBase",
     "EmailToken",
     "LoginThrottle",
+    "Membership",
     "OAuthFlow",
     "OAuthIdentity",
+    "OrgDomain",
+    "OrgInvitation",
+    "OrgRole",
+    "OrgScoped",
+    "OrgSlugRedirect",
+    "Organization",
     "PasskeyChallenge",
     "PendingLogin",
     "RateLimitCounter",
@@ -333,10 +340,107 @@ class OAuthFlow(CoreBase):
     expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), index=True)
 
 
+# --- organizations [68]-[73]
+
+
+class Organization(CoreBase):
+    """A workspace: members with roles, invitations, verified domains and its own security policy.
+
+    Addressed by `slug` in the URL (`/o/<slug>/...`), never kept in the session, so two tabs can
+    work in two organizations. A renamed slug leaves an `OrgSlugRedirect` behind.
+    """
+
+    __tablename__ = "organizations"
+
+    slug: Mapped[str] = mapped_column(String(48), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    personal: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Made for one person at registration (it can still take members)."""
+    require_mfa: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Members must have an authenticator app or a passkey to open any page of the org."""
+    allowed_sign_in: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    """Session kinds that may open the org's pages (empty: any); e.g. no `magic_link`."""
+    session_max_age: Mapped[int | None] = mapped_column(Integer, default=None)
+    """Seconds a session may have lived to open the org's pages (shorter than the global policy only)."""
+    domain_join: Mapped[str] = mapped_column(String(10), default="off")
+    """People with a confirmed address at a verified domain: `off`, `offer` (may join) or `auto`."""
+
+
+class OrgSlugRedirect(CoreBase):
+    """An old slug that now points at an organization (links keep working after a rename)."""
+
+    __tablename__ = "org_slug_redirects"
+
+    slug: Mapped[str] = mapped_column(String(48), unique=True)
+    org_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+
+
+class OrgRole(CoreBase):
+    """A named set of permissions. Built-in roles (`owner`, `admin`, `member`) have no org; custom ones do."""
+
+    __tablename__ = "org_roles"
+    __table_args__ = (Index("uq_org_roles_org_id_key", "org_id", "key", unique=True),)
+
+    org_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), default=None
+    )
+    key: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(60))
+    permissions: Mapped[list[str]] = mapped_column(JSONB, default=list)
+
+
+class Membership(CoreBase):
+    """A person's place in an organization, with one role."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (Index("uq_memberships_org_id_user_id", "org_id", "user_id", unique=True),)
+
+    org_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    user_id: Mapped[UUID] = mapped_column(ForeignKey(_USER_ID, ondelete="CASCADE"), index=True)
+    role_id: Mapped[UUID] = mapped_column(ForeignKey("org_roles.id", ondelete="RESTRICT"))
+
+
+class OrgInvitation(CoreBase):
+    """An emailed invitation: 256-bit token (SHA-256 stored), single use, 7 days, one address [72]."""
+
+    __tablename__ = "org_invitations"
+    __table_args__ = (Index("ix_org_invitations_org_id_email_canonical", "org_id", "email_canonical"),)
+
+    org_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(EMAIL_MAX))
+    email_canonical: Mapped[str] = mapped_column(String(EMAIL_MAX))
+    role_id: Mapped[UUID] = mapped_column(ForeignKey("org_roles.id", ondelete="CASCADE"))
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    invited_by: Mapped[UUID | None] = mapped_column(ForeignKey(_USER_ID, ondelete="SET NULL"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+
+
+class OrgDomain(CoreBase):
+    """A domain an organization claims; verified by a DNS TXT record holding `verification_token`."""
+
+    __tablename__ = "org_domains"
+    __table_args__ = (Index("uq_org_domains_org_id_domain", "org_id", "domain", unique=True),)
+
+    org_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    domain: Mapped[str] = mapped_column(String(253), index=True)
+    verification_token: Mapped[str] = mapped_column(String(64))
+    verified_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    checked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+
+
+class OrgScoped:
+    """Mixin for a host table whose rows belong to one organization (see `tenancy.scoped`) [69]."""
+
+    org_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+
+
 class AuditEvent(UUIDv7Base):
     """Something security-relevant that happened, who did it, and the hash linking it to the previous event."""
 
     __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_org_id_seq", "org_id", "seq"),)
 
     seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True), unique=True)
     """Position in the chain (assigned by the database, strictly increasing)."""
@@ -347,6 +451,8 @@ class AuditEvent(UUIDv7Base):
     """`success` or `failure`."""
     actor_id: Mapped[UUID | None] = mapped_column(default=None, index=True)
     impersonator_id: Mapped[UUID | None] = mapped_column(default=None)
+    org_id: Mapped[UUID | None] = mapped_column(default=None)
+    """The organization the event happened in (no foreign key: the log outlives deleted organizations)."""
     target_type: Mapped[str] = mapped_column(String(50), default="")
     target_id: Mapped[str] = mapped_column(String(100), default="")
     ip_address: Mapped[str] = mapped_column(String(45), default="")

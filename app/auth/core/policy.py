@@ -184,6 +184,10 @@ class SecurityPolicy:
     # --- organizations, admin, audit, API
     invitation_ttl: timedelta = timedelta(days=7)
     """Lifetime of an organization invitation [72]."""
+    invitations_pending_per_org: int = 50
+    """Pending invitations one organization may have at once."""
+    invitations_per_inviter_per_hour: int = 20
+    """Invitations one person may send per hour."""
     impersonation_max: timedelta = timedelta(minutes=30)
     """Longest an impersonation session lives [75]."""
     audit_metadata_max_bytes: int = 8_192

@@ -38,11 +38,13 @@ from app.auth.core.toolkit import Security, security_of
 __all__ = (
     "REPLAY_TTL_SECONDS",
     "CodeRequiredError",
+    "InvalidCredentialsError",
     "PasskeyRequiredError",
     "Replay",
     "clear_replay",
     "confirm_sudo",
     "grant_sudo",
+    "keep_replay",
     "read_replay",
     "seal_replay",
     "sudo_factors",
@@ -180,6 +182,3 @@ def clear_replay(response: Response[Any], security: Security) -> None:
 
 def _cookie_name(security: Security) -> str:
     return security.cookies.session.replace("session", "sudo-replay")
-
-
-__all__ += ("InvalidCredentialsError", "keep_replay")

@@ -26,7 +26,7 @@ from app.auth.core.toolkit import security_of
 from app.auth.routes.common import NO_STORE, FormData
 from app.db import DBSession
 from app.formatting import human_duration
-from app.web.flash import flash
+from app.web.flash import Level, flash
 from app.web.htmx import render, see_other
 
 __all__ = ("STEP_PATH", "TwoFactorController", "problem_text")
@@ -55,6 +55,8 @@ class TwoFactorController(Controller):
         """The second step, for a browser whose first factor passed."""
         pending = await load_pending(db_session, request)
         if pending is None:
+            if not request.cookies.get(security_of(request).cookies.pre_session):
+                return see_other(request, "/login")  # no sign-in was started here: nothing to say
             return self._start_again(request, "Your sign-in timed out. Please sign in again.")
         factors = await factors_of(db_session, pending.user_id)
         return render(
@@ -91,7 +93,7 @@ class TwoFactorController(Controller):
         security = security_of(request)
         if result.backup_codes_left is not None:
             left = result.backup_codes_left
-            level = "warning" if left < security.policy.backup_codes_low else "info"
+            level: Level = "warning" if left < security.policy.backup_codes_low else "info"
             flash(
                 request,
                 f"You used a backup code; {left} {'is' if left == 1 else 'are'} left."

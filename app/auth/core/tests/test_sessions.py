@@ -72,8 +72,9 @@ def test_sudo_window_is_fifteen_minutes_from_authentication() -> None:
     assert sudo_remaining(None, now, POLICY) == timedelta(0)
 
 
-def test_only_a_password_sign_in_counts_for_sudo() -> None:
+def test_only_a_password_or_passkey_sign_in_counts_for_sudo() -> None:
     clock = FrozenClock()
     for kind in SessionKind:
         new = start_session(kind, clock=clock, policy=POLICY)
-        assert (new.authenticated_at is not None) is (kind is SessionKind.PASSWORD), kind
+        presented = kind in (SessionKind.PASSWORD, SessionKind.PASSKEY)
+        assert (new.authenticated_at is not None) is presented, kind

@@ -1,7 +1,7 @@
 """core: sign-in through identity providers
 
 Revision ID: 895ceb6c63d6
-Revises: 5afd7020fcae
+Revises: 89c9121b7a9b
 Create Date: 2026-12-01 11:32:13.016152+00:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "895ceb6c63d6"
-down_revision: str | None = "5afd7020fcae"
+down_revision: str | None = "89c9121b7a9b"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
