@@ -38,7 +38,7 @@ class ConnectedAccountsController(Controller):
     """The signed-in user's identity providers."""
 
     path = CONNECTED_ACCOUNTS_PATH
-    guards = [requires_providers, requires_user]
+    guards = [requires_user, requires_providers]
     include_in_schema = False
     exception_handlers = OAUTH_EXCEPTION_HANDLERS
 

@@ -11,7 +11,8 @@
 - `GET /sudo/provider`, `POST /sudo/provider/<key>`: sudo for an account whose only way in is a
   provider (the sudo page links here).
 
-With no provider configured, every route here answers 404.
+With no provider configured, every route here answers 404 (after the sign-in check, for the pages
+that need one: a half-signed-in browser is still sent to its second step).
 """
 
 from __future__ import annotations
@@ -135,10 +136,13 @@ class OAuthController(Controller):
     """Sign in (or up) with a provider; sudo through one."""
 
     include_in_schema = False
-    guards = [requires_providers]
     exception_handlers = OAUTH_EXCEPTION_HANDLERS
 
-    @post("/auth/oauth/{key:str}/start", name="oauth_start", guards=[requires_anonymous, limit_posts_per_ip])
+    @post(
+        "/auth/oauth/{key:str}/start",
+        name="oauth_start",
+        guards=[requires_providers, requires_anonymous, limit_posts_per_ip],
+    )
     async def start(
         self, request: Request[Any, Any, Any], db_session: DBSession, key: FromPath[str], data: FormData
     ) -> Response[Any]:
@@ -149,7 +153,7 @@ class OAuthController(Controller):
         )
         return to_provider(request, provider, departure)
 
-    @get("/auth/oauth/{key:str}/callback", name="oauth_landing")
+    @get("/auth/oauth/{key:str}/callback", name="oauth_landing", guards=[requires_providers])
     async def landing(self, request: Request[Any, Any, Any], key: FromPath[str]) -> Template:
         """Back from the provider: hand its answer on in a POST (this GET changes nothing)."""
         provider = provider_named(request, key)
@@ -159,7 +163,11 @@ class OAuthController(Controller):
             request, "auth/oauth_callback.html", provider=provider, fields=fields, headers=TOKEN_PAGE_HEADERS
         )
 
-    @post("/auth/oauth/{key:str}/callback", name="oauth_callback", guards=[limit_posts_per_ip])
+    @post(
+        "/auth/oauth/{key:str}/callback",
+        name="oauth_callback",
+        guards=[requires_providers, limit_posts_per_ip],
+    )
     async def callback(
         self, request: Request[Any, Any, Any], db_session: DBSession, key: FromPath[str], data: FormData
     ) -> Response[Any]:
@@ -174,7 +182,7 @@ class OAuthController(Controller):
         finished = await finish(db_session, request, provider, answer, redirect=partial(see_other, request))
         return await _answer(db_session, request, finished)
 
-    @get(ACCOUNT_EXISTS_PATH, name="oauth_account_exists")
+    @get(ACCOUNT_EXISTS_PATH, name="oauth_account_exists", guards=[requires_providers])
     async def account_exists(
         self, request: Request[Any, Any, Any], provider: FromQuery[str] = ""
     ) -> Template:
@@ -187,7 +195,7 @@ class OAuthController(Controller):
             headers=NO_STORE,
         )
 
-    @get("/sudo/provider", name="oauth_sudo", guards=[requires_user])
+    @get("/sudo/provider", name="oauth_sudo", guards=[requires_user, requires_providers])
     async def sudo_page(
         self, request: Request[Any, Any, Any], db_session: DBSession, next: FromQuery[str | None] = None
     ) -> Template:
@@ -202,7 +210,11 @@ class OAuthController(Controller):
             headers=NO_STORE,
         )
 
-    @post("/sudo/provider/{key:str}", name="oauth_sudo_start", guards=[requires_user, limit_posts_per_ip])
+    @post(
+        "/sudo/provider/{key:str}",
+        name="oauth_sudo_start",
+        guards=[requires_user, requires_providers, limit_posts_per_ip],
+    )
     async def sudo_start(
         self, request: Request[Any, Any, Any], db_session: DBSession, key: FromPath[str], data: FormData
     ) -> Response[Any]:
