@@ -11,4 +11,5 @@ pytest_plugins = [
     "tests.support.mail",
     "tests.support.accounts",
     "tests.support.redis",
+    "tests.support.oidc_provider",
 ]

@@ -12,14 +12,49 @@ from functools import cached_property
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+import structlog
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.auth.core.oauth.providers import Provider, ProviderConfigError, configure_provider, insecure_urls
 
 Environment = Literal["dev", "test", "prod"]
 
 # Values that show up in tutorials and `.env.example`; a production server must never run with them.
 _KNOWN_PLACEHOLDER_SECRETS = {"changeme", "secret", "dev", "development", "insecure", "replace-me"}
 _MIN_SECRET_BYTES = 32
+
+
+class OAuthProviderSetting(BaseModel):
+    """One identity provider in OAUTH_PROVIDERS (see docs/oauth.md); unset values come from the preset."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str
+    """Lower-case letters, digits and dashes; the callback is `<BASE_URL>/auth/oauth/<key>/callback`."""
+    preset: Literal["google", "microsoft", "github"] | None = None
+    """Defaults to the key when the key is a preset's name."""
+    kind: Literal["oidc", "github"] | None = None
+    display_name: str | None = None
+    client_id: str
+    client_secret: SecretStr | None = None
+    issuer: str | None = None
+    discovery_url: str | None = None
+    tenant: str | None = None
+    """Microsoft only: a tenant id, `common`, `organizations` or `consumers`."""
+    scopes: list[str] | None = None
+    icon: str | None = None
+    store_tokens: bool = False
+    trust_amr: bool = False
+    authorize_url: str | None = None
+    token_url: str | None = None
+    api_url: str | None = None
+
+    def build(self) -> Provider:
+        """The core's provider for this entry (raises `ProviderConfigError`)."""
+        options = self.model_dump(exclude={"key", "preset", "client_secret"}, exclude_none=True)
+        secret = self.client_secret.get_secret_value() if self.client_secret else ""
+        return configure_provider(self.key, preset=self.preset, client_secret=secret, **options)
 
 
 class Settings(BaseSettings):
@@ -122,6 +157,11 @@ class Settings(BaseSettings):
     magic_link_enabled: bool = True
     """Offer sign-in by emailed link and code; off hides the option and the routes answer 404."""
 
+    oauth_providers: list[OAuthProviderSetting] = Field(default_factory=list)
+    """Identity providers to sign in with (JSON list, e.g. `[{"key": "google", "client_id": "...",
+    "client_secret": "..."}]`; presets `google`, `microsoft`, `github`, or any OpenID Connect
+    provider by `issuer`; see docs/oauth.md). Empty: no buttons, and the OAuth routes answer 404."""
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     """Minimum level of log lines."""
 
@@ -158,6 +198,41 @@ class Settings(BaseSettings):
         if not self.database_url:
             raise ValueError("DATABASE_URL is required when APP_ENV=prod")
         return self
+
+    @model_validator(mode="after")
+    def _check_oauth_providers(self) -> Settings:
+        """Every provider must work: production refuses one without its secret or off HTTPS [59]."""
+        keys = [entry.key for entry in self.oauth_providers]
+        if len(keys) != len(set(keys)):
+            raise ValueError("OAUTH_PROVIDERS: each provider needs its own key")
+        for entry in self.oauth_providers:
+            if entry.client_secret is None or not entry.client_secret.get_secret_value():
+                if self.is_prod:
+                    raise ValueError(
+                        f"OAUTH_PROVIDERS: provider {entry.key!r} has no client_secret; "
+                        "set it (from the provider's console) or remove the provider"
+                    )
+                continue  # outside production it is left out, with a warning (see oauth_provider_list)
+            try:
+                provider = entry.build()
+            except ProviderConfigError as exc:
+                raise ValueError(f"OAUTH_PROVIDERS: {exc}") from exc
+            if self.is_prod and insecure_urls(provider):
+                raise ValueError(
+                    f"OAUTH_PROVIDERS: provider {entry.key!r} must use https:// URLs in production"
+                )
+        return self
+
+    @cached_property
+    def oauth_provider_list(self) -> tuple[Provider, ...]:
+        """The configured providers that can work (outside production, one without a secret is skipped)."""
+        providers = []
+        for entry in self.oauth_providers:
+            if entry.client_secret is None or not entry.client_secret.get_secret_value():
+                structlog.get_logger(__name__).warning("oauth.provider_skipped", provider=entry.key)
+                continue
+            providers.append(entry.build())
+        return tuple(providers)
 
     @property
     def is_dev(self) -> bool:

@@ -23,6 +23,7 @@ GUIDES = [
     "email-change.md",
     "password-reset.md",
     "magic-link.md",
+    "oauth.md",
 ]
 UNITS = {"s": "seconds", "min": "minutes", "h": "hours", "day": "days", "days": "days"}
 

@@ -59,6 +59,54 @@ def test_database_url_is_adapted_for_each_driver() -> None:
     assert settings.psycopg_url == "postgresql://u@h:5432/db?sslmode=require"
 
 
+GOOGLE = {"key": "google", "client_id": "id.apps.example"}
+
+
+def test_production_refuses_a_provider_without_its_secret() -> None:
+    with pytest.raises(ValidationError, match="OAUTH_PROVIDERS: provider 'google' has no client_secret"):
+        prod(secret_key=STRONG, database_url="postgresql://db/app", oauth_providers=[GOOGLE])
+
+
+def test_production_refuses_a_provider_reached_without_https() -> None:
+    corp = {"key": "corp", "client_id": "x", "client_secret": "y", "issuer": "http://id.example.com"}
+    with pytest.raises(ValidationError, match="must use https"):
+        prod(secret_key=STRONG, database_url="postgresql://db/app", oauth_providers=[corp])
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"key": "Google!", "client_id": "x", "client_secret": "y", "preset": "google"},
+        {"key": "corp", "client_id": "x", "client_secret": "y"},  # neither a preset nor an issuer
+        {"key": "ms", "client_id": "x", "client_secret": "y", "preset": "microsoft", "tenant": "contoso.com"},
+        {
+            "key": "corp",
+            "client_id": "x",
+            "client_secret": "y",
+            "issuer": "https://i.example",
+            "scopes": ["email"],
+        },
+    ],
+    ids=["bad-key", "no-issuer", "bad-tenant", "no-openid-scope"],
+)
+def test_a_provider_that_cannot_work_stops_the_app_in_any_environment(entry: dict[str, object]) -> None:
+    with pytest.raises(ValidationError, match="OAUTH_PROVIDERS"):
+        Settings(_env_file=None, app_env="dev", oauth_providers=[entry])  # type: ignore[call-arg]
+
+
+def test_outside_production_a_provider_without_its_secret_is_left_out() -> None:
+    github = {"key": "github", "client_id": "x", "client_secret": "y"}
+    settings = Settings(_env_file=None, app_env="dev", oauth_providers=[GOOGLE, github])  # type: ignore[call-arg]
+    assert [provider.key for provider in settings.oauth_provider_list] == ["github"]
+
+
+def test_providers_are_read_from_one_json_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OAUTH_PROVIDERS", '[{"key": "microsoft", "client_id": "x", "client_secret": "y"}]')
+    [microsoft] = Settings(_env_file=None, app_env="dev").oauth_provider_list  # type: ignore[call-arg]
+    assert microsoft.issuer == "https://login.microsoftonline.com/{tenantid}/v2.0"
+    assert microsoft.discovery_url.endswith("/common/v2.0/.well-known/openid-configuration")
+
+
 @pytest.mark.parametrize("document", [".env.example", "README.md"])
 def test_every_setting_is_documented(document: str) -> None:
     text = (ROOT / document).read_text()

@@ -39,4 +39,5 @@ def build_security(settings: Settings, clock: Clock | None = None) -> Security:
         # Loaded with the session on every request, so pages can greet the user without a query.
         current_user_columns=("display_name", "created_at"),
         site_name=settings.app_name,
+        oauth_providers=settings.oauth_provider_list,
     )

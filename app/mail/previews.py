@@ -49,6 +49,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "mfa_changed": {**_WHERE, "change": "totp_enabled", "name": "", "others_signed_out": True},
     "backup_code_used": {**_WHERE, "remaining": 2},
     "mfa_locked": {**_WHERE, "lock_duration": "15 minutes"},
+    "oauth_changed": {**_WHERE, "change": "linked", "provider": "GitHub"},
 }
 """Template name → context used for its preview."""
 

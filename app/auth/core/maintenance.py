@@ -15,7 +15,14 @@ from sqlalchemy import and_, delete, or_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.auth.core.clock import Clock, SystemClock
-from app.auth.core.models import AuthSession, EmailToken, LoginThrottle, RateLimitCounter, RememberToken
+from app.auth.core.models import (
+    AuthSession,
+    EmailToken,
+    LoginThrottle,
+    OAuthFlow,
+    RateLimitCounter,
+    RememberToken,
+)
 from app.auth.core.policy import DEFAULT_POLICY, SecurityPolicy
 
 log = structlog.get_logger(__name__)
@@ -29,7 +36,7 @@ THROTTLE_RETENTION = timedelta(days=30)
 async def purge_expired_rows(
     engine: AsyncEngine, clock: Clock, policy: SecurityPolicy = DEFAULT_POLICY
 ) -> dict[str, int]:
-    """Delete expired sessions, remember-me tokens, mailed tokens, counters and idle throttles."""
+    """Delete expired sessions, remember-me tokens, mailed tokens, counters, provider trips and idle throttles."""
     now = clock.now()
     statements = {
         "sessions": delete(AuthSession).where(
@@ -38,6 +45,7 @@ async def purge_expired_rows(
         "remember_tokens": delete(RememberToken).where(RememberToken.expires_at <= now),
         "email_tokens": delete(EmailToken).where(EmailToken.expires_at <= now - SPENT_TOKEN_RETENTION),
         "rate_limit_counters": delete(RateLimitCounter).where(RateLimitCounter.expires_at <= now),
+        "oauth_flows": delete(OAuthFlow).where(OAuthFlow.expires_at <= now),
         "login_throttles": delete(LoginThrottle).where(
             and_(
                 LoginThrottle.requires_reset.is_(False),

@@ -18,7 +18,18 @@ from uuid import UUID
 
 from advanced_alchemy.base import UUIDv7AuditBase, UUIDv7Base
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Identity, Index, Integer, LargeBinary, String
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -32,6 +43,8 @@ __all__ = (
     "EmailToken",
     "LoginThrottle",
     "Membership",
+    "OAuthFlow",
+    "OAuthIdentity",
     "OrgDomain",
     "OrgInvitation",
     "OrgRole",
@@ -270,6 +283,60 @@ class PasskeyChallenge(CoreBase):
     binding_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     """SHA-256 of what the ceremony belongs to: the session id, the pre-session token or a browser nonce."""
     user_id: Mapped[UUID | None] = mapped_column(ForeignKey(_USER_ID, ondelete="CASCADE"), default=None)
+    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), index=True)
+
+
+class OAuthIdentity(CoreBase):
+    """An account at an identity provider, linked to one user [64].
+
+    Keyed by (issuer, subject), the provider's own stable identifier, never by email: an address
+    is what the provider last said (`email`, `email_verified`), kept for display and for the
+    sign-up decision only. Provider tokens are kept only when the provider is configured to, sealed
+    with AES-256-GCM bound to (user, provider, row), so a ciphertext copied into another row does
+    not open [66].
+    """
+
+    __tablename__ = "oauth_identities"
+    __table_args__ = (
+        UniqueConstraint("issuer", "subject", name="uq_oauth_identities_issuer_subject"),
+        UniqueConstraint("user_id", "provider", name="uq_oauth_identities_user_id_provider"),
+    )
+
+    user_id: Mapped[UUID] = mapped_column(ForeignKey(_USER_ID, ondelete="CASCADE"), index=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    """The configured provider's key (`google`, `github`, ...): which button and settings it came from."""
+    issuer: Mapped[str] = mapped_column(String(255))
+    subject: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str] = mapped_column(String(EMAIL_MAX), default="")
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    access_token_sealed: Mapped[str | None] = mapped_column(Text, default=None)
+    refresh_token_sealed: Mapped[str | None] = mapped_column(Text, default=None)
+    token_expires_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+
+
+class OAuthFlow(CoreBase):
+    """One trip to an identity provider and back: used once, by the browser that started it [60]-[62].
+
+    `state_hash` is the SHA-256 of the `state` sent to the provider; `browser_hash` the SHA-256 of
+    a random value in the starting browser's `oauth` cookie, so a callback URL carried to another
+    browser (login CSRF) finds nothing. The PKCE verifier is sealed, the nonce kept as a digest;
+    `issuer` is the provider the flow went to, compared with the answer (mix-up defence).
+    """
+
+    __tablename__ = "oauth_flows"
+
+    state_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    browser_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    provider: Mapped[str] = mapped_column(String(32))
+    issuer: Mapped[str] = mapped_column(String(255))
+    purpose: Mapped[str] = mapped_column(String(20))
+    """`sign_in` (or sign up), `link` (to the signed-in user) or `sudo` (re-authentication)."""
+    user_id: Mapped[UUID | None] = mapped_column(ForeignKey(_USER_ID, ondelete="CASCADE"), default=None)
+    """For `link` and `sudo`: the user who started it, who must still be the one signed in."""
+    verifier_sealed: Mapped[str] = mapped_column(String(255))
+    nonce_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    next_url: Mapped[str] = mapped_column(String(2048), default="")
     expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), index=True)
 
 

@@ -56,6 +56,9 @@ _CEILINGS: dict[str, int | timedelta] = {
     "magic_link_ttl": timedelta(minutes=30),  # out-of-band codes stay short [42]
     "pending_login_ttl": timedelta(minutes=30),  # [16]
     "passkey_challenge_ttl": timedelta(minutes=10),  # [54]
+    "oauth_flow_ttl": timedelta(minutes=30),  # [60]
+    "oauth_clock_leeway": timedelta(minutes=2),  # [61]
+    "oauth_metadata_ttl": timedelta(hours=24),  # a key the provider revoked must stop working
     "invitation_ttl": timedelta(days=30),  # [72]
     "impersonation_max": timedelta(hours=1),  # [75]
     "login_hard_cap": 100,  # NIST: at most 100 consecutive failures [11]
@@ -168,6 +171,15 @@ class SecurityPolicy:
     """Lifetime of a WebAuthn challenge [54]."""
     max_passkeys_per_user: int = 10
     """Passkeys one user may register."""
+
+    # --- sign-in through identity providers (OAuth 2 / OpenID Connect) [59]-[67]
+    oauth_flow_ttl: timedelta = timedelta(minutes=10)
+    """How long a trip to an identity provider may take: its `state` works once, in the browser that
+    started it, until then [60]."""
+    oauth_clock_leeway: timedelta = timedelta(minutes=2)
+    """Clock difference tolerated when checking an ID token's `exp`, `iat` and `auth_time` [61]."""
+    oauth_metadata_ttl: timedelta = timedelta(hours=1)
+    """How long a provider's discovery document and signing keys are reused before being fetched again."""
 
     # --- organizations, admin, audit, API
     invitation_ttl: timedelta = timedelta(days=7)

@@ -9,8 +9,8 @@ fresh token. Time limits are decided here, from the row, never from the cookie's
 - absolute: it ends `session_absolute_timeout` (12 h) after it started, however busy;
 - sudo: sensitive actions need the password presented within `sudo_window` (15 min); activity does
   not extend it. Sessions begun any other way (remember-me, an emailed link or code, an address
-  confirmation) have presented no password: control of a browser or a mailbox alone must not be
-  enough to change how the account is protected.
+  confirmation, an identity provider) have presented no password: control of a browser, a mailbox
+  or an account elsewhere alone must not be enough to change how the account is protected.
 
 The host stores rows; this module only mints tokens and decides.
 """
@@ -46,6 +46,8 @@ class SessionKind(StrEnum):
     EMAIL_CONFIRMATION = "email_confirmation"
     PASSKEY = "passkey"
     """A passkey with user verification: both factors at once, so it counts for sudo like a password."""
+    OAUTH = "oauth"
+    """Through an identity provider: the provider vouches for one factor, so it never counts for sudo [67]."""
 
 
 PRESENTS_CREDENTIALS = frozenset({SessionKind.PASSWORD, SessionKind.PASSKEY})

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from app.auth.core.adapter import AccountAdapter
 from app.auth.core.clock import Clock, SystemClock
 from app.auth.core.crypto import Cipher, derive_key
+from app.auth.core.oauth.providers import OAuthProviders, Provider
 from app.auth.core.passwords import PasswordHasher
 from app.auth.core.policy import DEFAULT_POLICY, FAST_TEST_ARGON2, SecurityPolicy
 
@@ -47,12 +48,14 @@ class CookieNames:
     """This browser may skip the second factor (for the one user it was trusted by) [27]."""
     passkey: str
     """Binds a passkey sign-in ceremony to the browser that started it (no session exists yet) [54]."""
+    oauth: str
+    """Binds a trip to an identity provider to the browser that started it (login CSRF) [60]."""
 
     @classmethod
     def for_deployment(cls, *, secure: bool) -> CookieNames:
         """The names for a deployment that does (or, in local development, does not) serve HTTPS."""
         prefix = "__Host-" if secure else ""
-        names = ("session", "remember", "pending", "magic", "link", "mfa", "trusted", "passkey")
+        names = ("session", "remember", "pending", "magic", "link", "mfa", "trusted", "passkey", "oauth")
         return cls(*(f"{prefix}{name}" for name in names))
 
 
@@ -96,6 +99,8 @@ class Security:
     """Key prefix of the counters in Redis (apps sharing one Redis need distinct prefixes)."""
     current_user_columns: tuple[str, ...] = ()
     """Host columns of `users` every request loads with the session (`request.user.<name>`)."""
+    oauth: OAuthProviders = field(default_factory=OAuthProviders)
+    """The configured identity providers, with their cached discovery documents and keys [59]."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Values core code builds once and keeps (prepared statements, ...)."""
 
@@ -139,6 +144,7 @@ def make_security(
     ratelimit_prefix: str = "gatehouse:ratelimit:",
     current_user_columns: Sequence[str] = (),
     site_name: str = "Gatehouse",
+    oauth_providers: Sequence[Provider] = (),
 ) -> Security:
     """The toolkit for one deployment; keys are derived from `secret`, one per purpose."""
     origin = urlsplit(base_url)
@@ -163,6 +169,7 @@ def make_security(
         ratelimit_redis_url=ratelimit_redis_url,
         ratelimit_prefix=ratelimit_prefix,
         current_user_columns=tuple(current_user_columns),
+        oauth=OAuthProviders(oauth_providers),
     )
 
 

@@ -1,7 +1,9 @@
 """The account pages: registration and confirmation, sign-in and sign-out, sudo, settings."""
 
+from app.auth.routes.connected_accounts import ConnectedAccountsController
 from app.auth.routes.email_change import EmailChangeController
 from app.auth.routes.magic import MagicLinkController
+from app.auth.routes.oauth import OAuthController
 from app.auth.routes.passkeys import PasskeyController
 from app.auth.routes.recovery import RecoveryController
 from app.auth.routes.register import RegistrationController
@@ -20,12 +22,16 @@ CONTROLLERS = (
     PasskeyController,
     TwoFactorController,
     SecurityController,
+    OAuthController,
+    ConnectedAccountsController,
 )
 
 __all__ = (
     "CONTROLLERS",
+    "ConnectedAccountsController",
     "EmailChangeController",
     "MagicLinkController",
+    "OAuthController",
     "PasskeyController",
     "RecoveryController",
     "RegistrationController",
