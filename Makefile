@@ -14,6 +14,8 @@ APP := app.asgi:create_app
 WITH_DB := $(BIN)/python scripts/with_db.py --
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# pytest-xdist processes for `make test`: each has its own test databases; a file runs in one.
+TEST_WORKERS ?= 2
 WORKERS ?= 4
 LITESTAR := $(BIN)/litestar --app $(APP)
 # `make serve`'s defences against slow and idle clients (docs/deployment.md#timeouts-and-slow-clients;
@@ -48,10 +50,10 @@ dev: $(STAMP) ## run the app with auto-reload, an in-process worker and the dev 
 	@$(BIN)/python scripts/dev.py --host $(HOST) --port $(PORT)
 
 test: $(STAMP) browsers ## run unit, integration and browser tests (embedded PostgreSQL unless DATABASE_URL is set)
-	@$(BIN)/pytest tests app/auth/core/tests e2e
+	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile tests app/auth/core/tests e2e
 
 test-unit: $(STAMP) ## run the tests without the browser suite
-	@$(BIN)/pytest tests app/auth/core/tests
+	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile tests app/auth/core/tests
 
 e2e: $(STAMP) browsers ## run only the Playwright browser tests
 	@$(BIN)/pytest e2e

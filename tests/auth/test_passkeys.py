@@ -129,6 +129,7 @@ async def test_a_replayed_assertion_is_rejected(
     asserted = authenticator.get(first)
     assert (await post_json(browser, "/login/passkey/verify", {"credential": asserted})).status_code == 200
     await browser.submit("/logout")
+    await browser.get("/login")  # signing out expired the CSRF cookie: the sign-in page gives a new one
     browser.cookies.set("passkey", nonce)  # even with the nonce cookie it was bound to
     replay = await post_json(browser, "/login/passkey/verify", {"credential": asserted})
     assert replay.status_code == 400

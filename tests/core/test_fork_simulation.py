@@ -289,11 +289,14 @@ ADDED_ENTRY = """\
 
 
 def hermetic_env(**extra: str) -> dict[str, str]:
-    """The environment for every subprocess: no git settings or state of the caller, no outer pytest options."""
+    """The environment for every subprocess: no git settings or state of the caller, no outer pytest options.
+
+    (Nor the outer pytest-xdist worker's name, which would rename the inner run's database.)
+    """
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith("GIT_") and key not in {"PYTHONPATH", "PYTEST_ADDOPTS"}
+        if not key.startswith(("GIT_", "PYTEST_XDIST_")) and key not in {"PYTHONPATH", "PYTEST_ADDOPTS"}
     }
     env.update(
         GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1", GIT_TERMINAL_PROMPT="0", GIT_EDITOR="true"

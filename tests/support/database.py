@@ -36,13 +36,20 @@ def server_url() -> str:
 
 
 def scratch_database_name(url: str, suffix: str = "test") -> str:
-    """`<name>_test` beside the configured database, or TEST_DATABASE_NAME."""
+    """`<name>_test` beside the configured database, or TEST_DATABASE_NAME.
+
+    Under pytest-xdist each worker gets its own (`<name>_test_gw0`, ...), so workers never share
+    the tables they empty before each test.
+    """
     explicit = os.environ.get("TEST_DATABASE_NAME")
     if explicit:
-        return explicit if suffix == "test" else f"{explicit}_{suffix}"
-    base = database_name(url) if os.environ.get("DATABASE_URL") else "gatehouse"
-    base = base.removesuffix("_test") or "gatehouse"
-    return f"{base}_{suffix}"
+        name = explicit if suffix == "test" else f"{explicit}_{suffix}"
+    else:
+        base = database_name(url) if os.environ.get("DATABASE_URL") else "gatehouse"
+        base = base.removesuffix("_test") or "gatehouse"
+        name = f"{base}_{suffix}"
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    return f"{name}_{worker}" if worker else name
 
 
 @contextmanager
