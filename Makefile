@@ -15,6 +15,8 @@ WITH_DB := $(BIN)/python scripts/with_db.py --
 HOST ?= 127.0.0.1
 PORT ?= 8000
 # pytest-xdist processes for `make test`: each has its own test databases; a file runs in one.
+# The browser suite runs as a second pytest: Playwright's sync API leaves an event loop running in
+# its process, which the async tests after it cannot share.
 TEST_WORKERS ?= 2
 WORKERS ?= 4
 LITESTAR := $(BIN)/litestar --app $(APP)
@@ -50,7 +52,8 @@ dev: $(STAMP) ## run the app with auto-reload, an in-process worker and the dev 
 	@$(BIN)/python scripts/dev.py --host $(HOST) --port $(PORT)
 
 test: $(STAMP) browsers ## run unit, integration and browser tests (embedded PostgreSQL unless DATABASE_URL is set)
-	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile tests app/auth/core/tests e2e
+	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile tests app/auth/core/tests
+	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile e2e
 
 test-unit: $(STAMP) ## run the tests without the browser suite
 	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile tests app/auth/core/tests
