@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-CONTROLLERS: tuple[Any, ...] = ()
+from app.projects.routes import ProjectController
+
+CONTROLLERS: tuple[Any, ...] = (ProjectController,)
 """Every org controller, registered by `create_app` (each feature adds its own here)."""
 
 __all__ = ("CONTROLLERS",)
