@@ -136,7 +136,8 @@ async def create_user(
         raise UserProblemError(str(exc) or "That is not an email address.") from exc
     if await db.scalar(select(User.id).where(User.email_canonical == canonical)):
         raise UserProblemError(f"An account for {address} exists.")
-    problems = check_password_policy(password, policy=security.policy, context_words=[address.split("@")[0]])
+    context = [security.site_name, address.split("@")[0]]  # the words registration refuses too
+    problems = check_password_policy(password, policy=security.policy, context_words=context)
     if problems:
         raise UserProblemError(problems[0].message)
     user = User(
