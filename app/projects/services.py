@@ -9,7 +9,7 @@ the organization's audit log lists it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from math import ceil
 from typing import TYPE_CHECKING, Any
@@ -129,6 +129,9 @@ async def list_projects(db: AsyncSession, ctx: OrgContext, query: ProjectQuery) 
             or_(Project.name.ilike(pattern, escape="\\"), Project.summary.ilike(pattern, escape="\\"))
         )
     total = int(await db.scalar(select(func.count()).select_from(filtered.subquery())) or 0)
+    query = replace(
+        query, page=min(query.page, max(1, ceil(total / PER_PAGE)))
+    )  # past the end: the last page
     rows = await db.scalars(
         filtered.options(joinedload(Project.creator).load_only(User.display_name, User.email))
         .order_by(func.lower(Project.name), Project.id)

@@ -172,6 +172,9 @@ async def test_pages_hold_twenty_projects_and_link_to_each_other(
     assert 'rel="prev" href="/o/acme/projects"' in second.text
     assert 'rel="next"' not in second.text
 
+    past_the_end = await web.get("/o/acme/projects?page=9")
+    assert f"Project {PER_PAGE:02d}" in past_the_end.text  # the last page
+
     searched = await web.get("/o/acme/projects?q=project&page=2")
     assert 'href="/o/acme/projects?q=project"' in searched.text  # the search is kept across pages
 
