@@ -13,15 +13,17 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 from uuid import UUID
 
-from litestar import Controller, Request, get
+from litestar import Controller, Request, get, post
+from litestar.exceptions import ValidationException
 from litestar.response import Stream, Template
 from sqlalchemy import select
 
 from app.auth.core.audit_export import EXPORT_FORMATS, AuditFilter, export_stream, org_events
+from app.auth.core.audit_log import audit
 from app.auth.core.models import Membership
 from app.auth.core.tenancy import org_of, requires_org_permission
 from app.auth.models import User
-from app.auth.routes.common import NO_STORE
+from app.auth.routes.common import NO_STORE, FormData
 from app.db import DBSession
 from app.web.htmx import render
 
@@ -144,16 +146,31 @@ class OrgAuditController(Controller):
             events=events,
             older=query.query_string(before=events[-1].seq) if more else None,
             newest=query.query_string(before=None) if query.before else None,
-            exports=query.query_string(before=None),
             members=await _members(db_session, ctx),
         )
 
-    @get(["/export.csv", "/export.json", "/export.ndjson"], name="org_audit_export")
-    async def export(self, request: Request[Any, Any, Any]) -> Stream:
-        """Every event matching the filters, streamed as CSV, JSON or NDJSON."""
+    @post("/export", name="org_audit_export", status_code=200)
+    async def export(self, request: Request[Any, Any, Any], db_session: DBSession, data: FormData) -> Stream:
+        """Every event matching the filters, streamed as CSV, JSON or NDJSON; the export is itself recorded.
+
+        A POST (with its CSRF token), not a link: taking a copy of the log is an event worth
+        keeping, and GET requests change nothing [81].
+        """
         ctx = org_of(request)
-        fmt = request.url.path.rsplit(".", 1)[-1]
-        query = replace(AuditLogQuery.parse(request.query_params), before=None)
+        fmt = str(data.get("format", ""))
+        if fmt not in EXPORT_FORMATS:
+            raise ValidationException("Choose CSV, JSON or NDJSON.")
+        query = replace(AuditLogQuery.parse(data), before=None)
+        await audit(
+            db_session,
+            request,
+            "org.audit.exported",
+            actor_id=ctx.user_id,
+            org_id=ctx.org_id,
+            format=fmt,
+            filters={key: value for key, value in _filter_fields(query).items() if value},
+        )
+        # The event commits as the response starts; the rows stream afterwards on their own connection.
         engine = request.app.state.db_config.get_engine()
         stamp = request.app.state.security.clock.now().strftime("%Y%m%d-%H%M%S")
         return Stream(
@@ -164,3 +181,7 @@ class OrgAuditController(Controller):
                 "Content-Disposition": f'attachment; filename="{ctx.slug}-audit-{stamp}.{fmt}"',
             },
         )
+
+
+def _filter_fields(query: AuditLogQuery) -> dict[str, str]:
+    return {"member": query.member, "action": query.action, "from": query.date_from, "to": query.date_to}

@@ -12,11 +12,12 @@ from uuid import UUID
 
 import pytest
 from litestar import Litestar
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.core.audit import AuditRecord
 from app.auth.core.audit_log import record_event
-from app.auth.core.models import Membership
+from app.auth.core.models import AuditEvent, Membership
 from app.auth.core.orgs import ADMIN_ROLE_ID, MEMBER_ROLE_ID, create_org
 from app.auth.models import User
 from app.orgs.audit import PAGE_SIZE
@@ -122,13 +123,15 @@ async def test_another_organizations_events_and_personal_events_never_appear(
     assert "gus@example.com" not in page.text
     assert "account.profile.updated" not in page.text
     for fmt in ("csv", "json", "ndjson"):
-        export = await web.get(f"/o/acme/audit/export.{fmt}")
+        export = await web.submit("/o/acme/audit/export", {"format": fmt})
         assert export.status_code == 200, fmt
         assert "Globex secret plan" not in export.text, fmt
         assert "account.profile.updated" not in export.text, fmt
         assert "Rocket skates" in export.text, fmt
     # Filtering for Globex's owner through Acme's address finds nothing, not Globex's events.
-    filtered = await web.get(f"/o/acme/audit/export.ndjson?member={world.stranger.id}")
+    filtered = await web.submit(
+        "/o/acme/audit/export", {"format": "ndjson", "member": str(world.stranger.id)}
+    )
     assert filtered.text == ""
 
 
@@ -136,12 +139,15 @@ async def test_a_role_without_audit_read_is_refused_and_other_orgs_are_not_found
     world: World, accounts: Accounts, web: WebClient
 ) -> None:
     await signed_in(accounts, web, world.member)
-    for path in ("/o/acme/audit", "/o/acme/audit/export.csv", "/o/acme/audit/export.json"):
-        assert (await web.get(path)).status_code == 403, path
-        assert (await web.get(path, htmx=True)).status_code == 403, path
-    for path in ("/o/globex/audit", "/o/globex/audit/export.ndjson"):
-        response = await web.get(path)
-        assert response.status_code == 404, path
+    assert (await web.get("/o/acme/audit")).status_code == 403
+    assert (await web.get("/o/acme/audit", htmx=True)).status_code == 403
+    await web.get("/o/acme/projects")
+    assert (await web.submit("/o/acme/audit/export", {"format": "csv"})).status_code == 403
+    for response in (
+        await web.get("/o/globex/audit"),
+        await web.submit("/o/globex/audit/export", {"format": "ndjson"}),
+    ):
+        assert response.status_code == 404
         assert "Globex secret plan" not in response.text
 
 
@@ -216,7 +222,8 @@ async def test_the_csv_export_is_an_attachment_with_formula_safe_cells(
         name="@SUM(1+1)",
     )
     await signed_in(accounts, web, world.owner)
-    export = await web.get("/o/acme/audit/export.csv?action=project")
+    await web.get("/o/acme/audit")
+    export = await web.submit("/o/acme/audit/export", {"format": "csv", "action": "project"})
     assert export.headers["content-type"].startswith("text/csv")
     assert export.headers["content-disposition"].startswith('attachment; filename="acme-audit-')
     assert export.headers["cache-control"] == "no-store"
@@ -232,14 +239,45 @@ async def test_json_and_ndjson_exports_hold_the_same_filtered_events(
     world: World, accounts: Accounts, web: WebClient
 ) -> None:
     await signed_in(accounts, web, world.owner)
-    as_json = json.loads((await web.get("/o/acme/audit/export.json?action=project")).text)
-    lines = (await web.get("/o/acme/audit/export.ndjson?action=project")).text.splitlines()
+    await web.get("/o/acme/audit")
+    as_json = json.loads(
+        (await web.submit("/o/acme/audit/export", {"format": "json", "action": "project"})).text
+    )
+    lines = (
+        await web.submit("/o/acme/audit/export", {"format": "ndjson", "action": "project"})
+    ).text.splitlines()
     as_ndjson = [json.loads(line) for line in lines]
     assert as_json == as_ndjson
     assert [event["action"] for event in as_json] == ["project.archived", "project.created"]
     assert as_json[0]["occurred_at"] == "2026-11-22T12:00:00.000000+00:00"
     assert as_json[0]["actor_email"] == "adam@example.com"
-    assert json.loads((await web.get("/o/acme/audit/export.json?action=nothing")).text) == []
+    assert (
+        json.loads((await web.submit("/o/acme/audit/export", {"format": "json", "action": "nothing"})).text)
+        == []
+    )
+
+
+async def test_taking_an_export_is_itself_recorded(
+    world: World, accounts: Accounts, web: WebClient, db: AsyncSession
+) -> None:
+    await signed_in(accounts, web, world.owner)
+    page = await web.get("/o/acme/audit?action=project")
+    assert (
+        '<input type="hidden" name="action" value="project">' in page.text
+    )  # the export takes the filters shown
+    export = await web.submit("/o/acme/audit/export", {"format": "ndjson", "action": "project"})
+    assert export.status_code == 200
+    [event] = (await db.scalars(select(AuditEvent).where(AuditEvent.action == "org.audit.exported"))).all()
+    assert (event.org_id, event.actor_id) == (world.acme_id, world.owner.id)
+    assert event.details == {"format": "ndjson", "filters": {"action": "project"}}
+    everything = await web.submit("/o/acme/audit/export", {"format": "ndjson"})
+    assert "org.audit.exported" in everything.text
+
+
+async def test_an_export_needs_a_known_format(world: World, accounts: Accounts, web: WebClient) -> None:
+    await signed_in(accounts, web, world.owner)
+    await web.get("/o/acme/audit")
+    assert (await web.submit("/o/acme/audit/export", {"format": "xlsx"})).status_code == 400
 
 
 async def test_the_page_costs_the_same_statements_however_many_events(
