@@ -29,6 +29,7 @@ from uuid import UUID
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import aliased
 
 from app.auth.core.models import AuditEvent, UserSecurityColumns
 from app.auth.core.orgs import OrgContext
@@ -59,6 +60,7 @@ EXPORT_COLUMNS = (
     "actor_id",
     "actor_email",
     "impersonator_id",
+    "impersonator_email",
     "target_type",
     "target_id",
     "ip_address",
@@ -101,10 +103,15 @@ class AuditFilter:
 
 
 def org_events(ctx: OrgContext, users: type[UserSecurityColumns], filters: AuditFilter) -> Select[Any]:
-    """The caller's organization's events matching `filters`, newest first, each with its actor's address."""
+    """The caller's organization's events matching `filters`, newest first, with the actor's (and any
+    impersonating admin's) address."""
+    impersonators = aliased(users)
     query = (
-        select(*_EVENT_COLUMNS, users.email.label("actor_email"))
+        select(
+            *_EVENT_COLUMNS, users.email.label("actor_email"), impersonators.email.label("impersonator_email")
+        )
         .outerjoin(users, users.id == AuditEvent.actor_id)
+        .outerjoin(impersonators, impersonators.id == AuditEvent.impersonator_id)
         .where(AuditEvent.org_id == ctx.org_id)
         .order_by(AuditEvent.seq.desc())
     )
@@ -140,6 +147,7 @@ def event_fields(row: Any) -> dict[str, Any]:
         "actor_id": str(row.actor_id) if row.actor_id else None,
         "actor_email": row.actor_email,
         "impersonator_id": str(row.impersonator_id) if row.impersonator_id else None,
+        "impersonator_email": row.impersonator_email,
         "target_type": row.target_type,
         "target_id": row.target_id,
         "ip_address": row.ip_address,
