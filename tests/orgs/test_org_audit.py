@@ -294,3 +294,25 @@ async def test_the_page_costs_the_same_statements_however_many_events(
     assert status == 200
     # Session resume, the organization and membership, the members for the filter, the events with their actors.
     assert len(many.statements) == len(few.statements) == 4, many.statements
+
+
+async def test_an_impersonated_event_names_the_admin_who_acted(
+    world: World, accounts: Accounts, web: WebClient, db: AsyncSession
+) -> None:
+    record = AuditRecord(
+        occurred_at=DAY + timedelta(days=5),
+        action="project.deleted",
+        outcome="success",
+        actor_id=str(world.member.id),
+        impersonator_id=str(world.stranger.id),
+        org_id=str(world.acme_id),
+        details={"name": "Impersonated"},
+    )
+    await record_event(db, record)
+    await db.commit()
+    await signed_in(accounts, web, world.owner)
+    page = await web.get("/o/acme/audit?action=project.deleted")
+    assert "by <bdi>gus@example.com</bdi>, acting as them" in page.text
+    export = await web.submit("/o/acme/audit/export", {"format": "json", "action": "project.deleted"})
+    [event] = json.loads(export.text)
+    assert (event["actor_email"], event["impersonator_email"]) == ("mia@example.com", "gus@example.com")
