@@ -34,7 +34,7 @@ export PLAYWRIGHT_CHROMIUM_EXECUTABLE
 export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
 
 .PHONY: help dev test test-unit e2e lint audit fmt migrate migration worker serve lock browsers clean venv \
-	core-manifest core-status core-release bench loadtest
+	core-manifest core-status core-release bench loadtest seed
 
 help: ## list the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -75,6 +75,10 @@ fmt: $(STAMP) ## format and auto-fix
 
 migrate: $(STAMP) ## apply migrations to DATABASE_URL (or the embedded database)
 	@$(WITH_DB) $(BIN)/alembic upgrade heads
+
+seed: $(STAMP) ## add demo users, organizations and projects (idempotent; refused when APP_ENV=prod)
+	@$(WITH_DB) $(BIN)/alembic upgrade heads
+	@$(WITH_DB) $(LITESTAR) seed
 
 migration: $(STAMP) ## create a migration from model changes: make migration m="add widgets"
 	@test -n "$(m)" || (echo 'usage: make migration m="what changed"' && exit 2)

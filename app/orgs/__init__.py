@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-CONTROLLERS: tuple[Any, ...] = ()
+from app.orgs.audit import OrgAuditController
+from app.projects.routes import ProjectController
+
+CONTROLLERS: tuple[Any, ...] = (ProjectController, OrgAuditController)
 """Every org controller, registered by `create_app` (each feature adds its own here)."""
 
 __all__ = ("CONTROLLERS",)
