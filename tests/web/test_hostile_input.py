@@ -79,3 +79,17 @@ async def test_a_host_header_that_is_not_host_and_port_is_a_plain_400(web: WebCl
 @pytest.mark.parametrize("host", [b"testserver.local", b"testserver.local:80", b"[::1]:8000", b"127.0.0.1"])
 def test_well_formed_host_headers_pass(host: bytes) -> None:
     assert is_well_formed_host(host)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static/css/app.css%00",  # stat() refuses a NUL byte with ValueError
+        "/static/css/" + "x" * 300,  # longer than a file name may be (ENAMETOOLONG)
+        "/static/css/app.css/more",  # a file used as a directory (ENOTDIR)
+    ],
+)
+async def test_a_static_path_no_file_can_have_is_not_found(web: WebClient, path: str) -> None:
+    response = await web.get(path)
+    assert response.status_code == 404
+    assert (await web.get("/static/css/app.css")).status_code == 200
