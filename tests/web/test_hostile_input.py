@@ -102,3 +102,10 @@ async def test_a_mailed_link_with_a_token_no_cookie_can_carry_is_an_invalid_link
     assert response.status_code == 303
     assert response.headers["location"] == page
     assert "abc" not in response.headers.get("set-cookie", "")
+
+
+async def test_a_nul_byte_that_reaches_the_database_is_a_plain_400(web: WebClient) -> None:
+    # PostgreSQL refuses NUL in text; the mailbox's address filter passed it on: a 500.
+    response = await web.get("/dev/mailbox?to=ada%40example.com%00")
+    assert response.status_code == 400
+    assert (await web.get("/dev/mailbox?to=ada%40example.com")).status_code == 200
