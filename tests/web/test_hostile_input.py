@@ -95,8 +95,12 @@ async def test_a_static_path_no_file_can_have_is_not_found(web: WebClient, path:
     assert (await web.get("/static/css/app.css")).status_code == 200
 
 
-@pytest.mark.parametrize("page", ["/confirm-email", "/login/email/link", "/reset-password", "/settings/email/confirm"])
-async def test_a_mailed_link_with_a_token_no_cookie_can_carry_is_an_invalid_link(web: WebClient, page: str) -> None:
+@pytest.mark.parametrize(
+    "page", ["/confirm-email", "/login/email/link", "/reset-password", "/settings/email/confirm"]
+)
+async def test_a_mailed_link_with_a_token_no_cookie_can_carry_is_an_invalid_link(
+    web: WebClient, page: str
+) -> None:
     # The token went into the link cookie as it was, and "€" cannot be sent in a header: 500.
     response = await web.get(f"{page}?token=abc%E2%82%AC", follow_redirects=False)
     assert response.status_code == 303
