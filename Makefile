@@ -19,6 +19,8 @@ PORT ?= 8000
 # its process, which the async tests after it cannot share.
 TEST_WORKERS ?= 2
 WORKERS ?= 4
+# Examples per route and browser for `make fuzz` (the test's own default, for CI, is 10).
+FUZZ_EXAMPLES ?= 2000
 LITESTAR := $(BIN)/litestar --app $(APP)
 # `make serve`'s defences against slow and idle clients (docs/deployment.md#timeouts-and-slow-clients;
 # tests/test_serve_timeouts.py starts Granian with exactly these): HTTP/1.1 only, whose header
@@ -34,7 +36,7 @@ export PLAYWRIGHT_CHROMIUM_EXECUTABLE
 export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
 
 .PHONY: help dev test test-unit e2e lint audit fmt migrate migration worker serve lock browsers clean venv \
-	core-manifest core-status core-release bench loadtest seed
+	core-manifest core-status core-release bench loadtest seed fuzz
 
 help: ## list the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -101,6 +103,9 @@ browsers: $(STAMP) ## make sure Playwright has a Chromium to drive
 
 loadtest: $(STAMP) ## sign-up, confirm by code, profile, sign-out load through 2 workers, then checks (exit 1 on a failed check)
 	@$(BIN)/python scripts/loadtest.py
+
+fuzz: $(STAMP) ## hostile requests to every route, 2000 per route and browser (make test runs 10); no 5xx allowed
+	@FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/web/test_fuzz.py -q --timeout=0
 
 bench: $(STAMP) ## a signed-in page against a bare Litestar baseline, then a sign-in storm (needs wrk)
 	@$(BIN)/python scripts/bench.py

@@ -52,6 +52,7 @@ from app.web.errors import (
 from app.web.head import HeadAsGetMiddleware
 from app.web.routes import SiteController
 from app.web.slow_clients import BodyDeadlineMiddleware
+from app.web.static_files import StaticFileSystem
 from app.web.templating import STATIC, build_template_config
 from app.worker import start_jobs, stop_jobs
 
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             directories=[STATIC],
             name="static",
             include_in_schema=False,
+            file_system=StaticFileSystem(),
             # URLs carry a content hash (see app.web.templating), so the files may be cached for good.
             cache_control=CacheControlHeader(max_age=31_536_000, public=True),
         ),

@@ -20,7 +20,11 @@ from litestar import MediaType, Request, Response
 from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException
 from litestar.response import Template
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
 from litestar.utils.scope.state import ScopeState
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
@@ -111,7 +115,20 @@ def database_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
     if _is_unreachable(exc):
         log.warning("db.unavailable", path=request.url.path, error=type(exc).__name__)
         return error_response(request, HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "5"})
+    if _is_text_postgres_refuses(exc):
+        log.info("request.text_refused_by_database", path=request.url.path)
+        return error_response(request, HTTP_400_BAD_REQUEST)
     return unexpected_error_handler(request, exc)
+
+
+# PostgreSQL text holds no NUL character (22021), nor one the database encoding lacks (22P05). Such a
+# value came from the request (`?to=a%00`): no handler can store or look it up, so it is the
+# client's bad request, wherever it reached the database.
+_REFUSED_TEXT_SQLSTATES = frozenset({"22021", "22P05"})
+
+
+def _is_text_postgres_refuses(exc: Exception) -> bool:
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in _REFUSED_TEXT_SQLSTATES
 
 
 def _is_unreachable(exc: Exception) -> bool:

@@ -79,3 +79,37 @@ async def test_a_host_header_that_is_not_host_and_port_is_a_plain_400(web: WebCl
 @pytest.mark.parametrize("host", [b"testserver.local", b"testserver.local:80", b"[::1]:8000", b"127.0.0.1"])
 def test_well_formed_host_headers_pass(host: bytes) -> None:
     assert is_well_formed_host(host)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static/css/app.css%00",  # stat() refuses a NUL byte with ValueError
+        "/static/css/" + "x" * 300,  # longer than a file name may be (ENAMETOOLONG)
+        "/static/css/app.css/more",  # a file used as a directory (ENOTDIR)
+    ],
+)
+async def test_a_static_path_no_file_can_have_is_not_found(web: WebClient, path: str) -> None:
+    response = await web.get(path)
+    assert response.status_code == 404
+    assert (await web.get("/static/css/app.css")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "page", ["/confirm-email", "/login/email/link", "/reset-password", "/settings/email/confirm"]
+)
+async def test_a_mailed_link_with_a_token_no_cookie_can_carry_is_an_invalid_link(
+    web: WebClient, page: str
+) -> None:
+    # The token went into the link cookie as it was, and "€" cannot be sent in a header: 500.
+    response = await web.get(f"{page}?token=abc%E2%82%AC", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == page
+    assert "abc" not in response.headers.get("set-cookie", "")
+
+
+async def test_a_nul_byte_that_reaches_the_database_is_a_plain_400(web: WebClient) -> None:
+    # PostgreSQL refuses NUL in text; the mailbox's address filter passed it on: a 500.
+    response = await web.get("/dev/mailbox?to=ada%40example.com%00")
+    assert response.status_code == 400
+    assert (await web.get("/dev/mailbox?to=ada%40example.com")).status_code == 200

@@ -3,10 +3,14 @@
 The first hop of every mailed link keeps the token in a cookie and redirects to the same page
 without it. After that the token is in no URL, so it cannot leak through history, bookmarks,
 `Referer` or access logs; the page the browser lands on reads it back with `kept_link_token`.
+
+Only a value that could be one of our tokens is kept: a cookie header carries Latin-1 at most, and
+a link that was mangled on its way (or made up) is simply an invalid link on the page it lands on.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from litestar import Request, Response
@@ -24,10 +28,21 @@ TOKEN_PAGE_HEADERS = {**NO_STORE, "Referrer-Policy": "no-referrer"}
 """Pages reached from a mailed link: nothing about them leaks through Referer [38]."""
 
 
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_\-]+")
+"""What `tokens.new_token` makes: URL-safe base64."""
+
+
 def land_from_mail(request: Request[Any, Any, Any], path: str, token: str) -> Response[Any]:
-    """Keep `token` in a cookie and send the browser to `path` without it (303)."""
+    """Keep `token` in a cookie and send the browser to `path` without it (303).
+
+    A value no token of ours can have is not kept, and an earlier link's token is dropped, so the
+    page says the link is invalid (it used to be a 500: the cookie could not be encoded).
+    """
     security = security_of(request)
     response: Response[Any] = Redirect(path, status_code=303, headers=TOKEN_PAGE_HEADERS)
+    if _TOKEN_SHAPE.fullmatch(token) is None:
+        forget_link_token(response, security)
+        return response
     set_cookie(
         response,
         security.cookies.link,

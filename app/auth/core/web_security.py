@@ -202,13 +202,19 @@ class CrossSiteRequestMiddleware:
         `TypeError` on non-ASCII text instead of saying "no". Refusing such a token here turns a
         hostile value into the same 403 as any wrong token. The form is read through Litestar's
         request, which keeps it for the CSRF check and the handler.
+
+        The body is read whole first: Litestar keeps a body it read whole, but parses multipart
+        straight from the stream and keeps nothing when that fails. A malformed multipart body
+        was then gone, and the next layer to read the form waited for a body that never came
+        (a hang until the client gave up). Kept, it is parsed again there and refused with 400.
         """
         request: Request[Any, Any, Any] = scope["litestar_app"].request_class(scope, receive)
         candidates = [request.headers.get("x-csrftoken"), *request.cookies.values()]
         if request.content_type[0] in _FORM_TYPES:
+            await request.body()
             try:
                 form = await request.form()
-            except Exception:
+            except Exception:  # not a form: the CSRF check parses it again and refuses it
                 form = None
             if form is not None:
                 candidates += [value for value in form.getall("_csrf_token", []) if isinstance(value, str)]
