@@ -10,7 +10,18 @@ from __future__ import annotations
 
 from typing import Any
 
-CONTROLLERS: tuple[Any, ...] = ()
+from app.orgs.invitations import InvitationController
+from app.orgs.members import MembersController
+from app.orgs.settings import OrgSettingsController
+from app.orgs.workspaces import DashboardController, WorkspacesController
+
+CONTROLLERS: tuple[Any, ...] = (
+    WorkspacesController,
+    DashboardController,
+    MembersController,
+    InvitationController,
+    OrgSettingsController,
+)
 """Every org controller, registered by `create_app` (each feature adds its own here)."""
 
 __all__ = ("CONTROLLERS",)

@@ -39,6 +39,7 @@ from app.auth.routes.common import (
     land_from_mail,
 )
 from app.db import DBSession
+from app.orgs.services import LANDING_PATH
 from app.web.flash import flash
 from app.web.htmx import render, see_other
 
@@ -194,7 +195,7 @@ class RegistrationController(Controller):
         security: Security = request.app.state.security
         if password_applied:
             flash(request, "Your address is confirmed. Welcome!", "success")
-            next_url = "/settings"
+            next_url = LANDING_PATH
         else:
             flash(
                 request,
@@ -243,4 +244,4 @@ class RegistrationController(Controller):
             )
         if await set_first_password(db_session, request, form.password):
             flash(request, "Password saved. You are all set.", "success")
-        return see_other(request, "/settings")
+        return see_other(request, LANDING_PATH)

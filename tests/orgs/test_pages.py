@@ -1,0 +1,70 @@
+"""The organization pages, through real HTTP: landing, creating, the dashboard, members, settings."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.core.models import AuditEvent, Organization
+from tests.orgs.conftest import Acme, Orgs
+from tests.support.accounts import Accounts
+from tests.support.web import WebClient
+
+
+async def test_signing_in_lands_on_the_dashboard_of_ones_organization(
+    accounts: Accounts, web: WebClient, acme: Acme
+) -> None:
+    response = await accounts.login(web, "mia@example.com")
+    assert response.headers["location"] == "/dashboard"
+    landing = await web.get("/dashboard", follow_redirects=False)
+    assert landing.headers["location"] == "/o/acme/"
+    page = await web.get("/o/acme/")
+    assert page.status_code == 200
+    assert "<bdi>Acme</bdi>" in page.text
+    assert "Recent activity" in page.text
+
+
+async def test_without_an_organization_landing_offers_to_create_one(accounts: Accounts, web: WebClient) -> None:
+    await accounts.create()
+    await accounts.login(web)
+    landing = await web.get("/dashboard", follow_redirects=False)
+    assert landing.headers["location"] == "/orgs/new"
+
+
+async def test_creating_an_organization_makes_one_the_owner_and_opens_its_dashboard(
+    accounts: Accounts, web: WebClient, db: AsyncSession
+) -> None:
+    await accounts.create()
+    await accounts.login(web)
+    await web.get("/orgs/new")
+    response = await web.submit("/orgs/new", {"name": "Globex Corp", "slug": ""})
+    assert response.status_code == 303
+    assert response.headers["location"] == "/o/globex-corp/"
+    page = await web.get("/o/globex-corp/")
+    assert page.status_code == 200 and "Globex Corp" in page.text
+    org = await db.scalar(select(Organization).where(Organization.slug == "globex-corp"))
+    assert org is not None
+    assert await db.scalar(select(AuditEvent.action).where(AuditEvent.org_id == org.id)) == "org.created"
+
+
+async def test_a_taken_or_malformed_address_is_explained_next_to_the_field(
+    accounts: Accounts, web: WebClient, acme: Acme
+) -> None:
+    await accounts.login(web, "mia@example.com")
+    await web.get("/orgs/new")
+    taken = await web.submit("/orgs/new", {"name": "Other", "slug": "acme"})
+    assert taken.status_code == 422 and "That address is taken" in taken.text
+    bad = await web.submit("/orgs/new", {"name": "Other", "slug": "A!"}, htmx=True)
+    assert bad.status_code == 422 and 'id="new-org-form"' in bad.text and "lowercase" in bad.text
+
+
+async def test_the_orgs_list_and_the_switcher_show_only_ones_own_organizations(
+    accounts: Accounts, web: WebClient, acme: Acme, orgs: Orgs
+) -> None:
+    stranger = await accounts.create("sam@example.com")
+    await orgs.create(stranger, "Initech", "initech")
+    await accounts.login(web, "mia@example.com")
+    for path in ("/orgs", "/orgs/switcher"):
+        page = await web.get(path, htmx=path.endswith("switcher"))
+        assert "/o/acme/" in page.text
+        assert "Initech" not in page.text and "initech" not in page.text
