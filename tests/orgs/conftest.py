@@ -36,9 +36,10 @@ class Orgs:
 
     async def membership(self, org: Organization, user: User) -> Membership | None:
         """`user`'s membership of `org`, read fresh."""
-        self.db.expire_all()
         return await self.db.scalar(
-            select(Membership).where(Membership.org_id == org.id, Membership.user_id == user.id)
+            select(Membership)
+            .where(Membership.org_id == org.id, Membership.user_id == user.id)
+            .execution_options(populate_existing=True)
         )
 
 
