@@ -84,14 +84,27 @@ def confirm_by_link(page: Page, link: str, *, check: AxeCheck = no_check) -> Non
     page.get_by_role("button", name="Confirm my address").click()
 
 
+DASHBOARD = re.compile(r"/o/[a-z0-9-]+/$")
+"""Where signing in lands: the dashboard of an organization (a new account's personal workspace)."""
+
+
+def account_menu(page: Page, email: str) -> Locator:
+    """The header's account menu button of the person signed in as `email` (no display name)."""
+    return page.get_by_role("banner").locator(f'summary[aria-label="Account menu for {email}"]')
+
+
 def expect_signed_in(page: Page, email: str) -> None:
-    """On the profile page, the header naming `email` and offering "Sign out"."""
+    """On an organization's dashboard, with the account menu naming `email`; then on to the profile
+    through the menu's "Settings" (where the account journeys continue)."""
+    expect(page).to_have_url(DASHBOARD)
+    header = page.get_by_role("banner")
+    expect(account_menu(page, email)).to_be_visible()
+    expect(header.get_by_role("link", name="Sign in")).to_have_count(0)
+    account_menu(page, email).click()
+    expect(header.get_by_role("button", name="Sign out", exact=True)).to_be_visible()
+    header.get_by_role("link", name="Settings", exact=True).click()
     expect(page).to_have_url(re.compile(r"/settings/profile$"))
     expect(page.get_by_role("heading", level=1)).to_have_text("Profile")
-    header = page.get_by_role("banner")
-    expect(header.get_by_role("link", name=f"Account settings for {email}")).to_be_visible()
-    expect(header.get_by_role("button", name="Sign out", exact=True)).to_be_visible()
-    expect(header.get_by_role("link", name="Sign in")).to_have_count(0)
 
 
 def register_and_confirm(page: Page, email: str, *, javascript: bool = True) -> None:
@@ -102,8 +115,10 @@ def register_and_confirm(page: Page, email: str, *, javascript: bool = True) -> 
 
 
 def sign_out(page: Page) -> None:
-    """Press "Sign out" in the header; end on the sign-in page that says so."""
-    page.get_by_role("banner").get_by_role("button", name="Sign out", exact=True).click()
+    """Open the account menu and press "Sign out"; end on the sign-in page that says so."""
+    header = page.get_by_role("banner")
+    header.locator("summary.avatar-button").click()
+    header.get_by_role("button", name="Sign out", exact=True).click()
     expect(page).to_have_url(re.compile(r"/login\?signed_out=1$"))
     expect(page.get_by_role("status").filter(has_text="You have signed out.")).to_be_visible()
 
