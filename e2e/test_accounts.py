@@ -102,7 +102,7 @@ def expect_signed_in(page: Page, email: str) -> None:
     expect(header.get_by_role("link", name="Sign in")).to_have_count(0)
     account_menu(page, email).click()
     expect(header.get_by_role("button", name="Sign out", exact=True)).to_be_visible()
-    header.get_by_role("link", name="Settings", exact=True).click()
+    header.locator("details.account-menu").get_by_role("link", name="Settings", exact=True).click()
     expect(page).to_have_url(re.compile(r"/settings/profile$"))
     expect(page.get_by_role("heading", level=1)).to_have_text("Profile")
 

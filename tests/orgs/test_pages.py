@@ -68,3 +68,26 @@ async def test_the_orgs_list_and_the_switcher_show_only_ones_own_organizations(
         page = await web.get(path, htmx=path.endswith("switcher"))
         assert "/o/acme/" in page.text
         assert "Initech" not in page.text and "initech" not in page.text
+
+
+async def test_extra_fields_cannot_choose_the_owner_the_kind_or_the_organization(
+    accounts: Accounts, web: WebClient, acme: Acme, orgs: Orgs, db: AsyncSession
+) -> None:
+    """Mass assignment [70]: only the declared fields are read."""
+    from app.auth.core.models import Membership
+    from app.auth.core.orgs import OWNER_ROLE_ID
+
+    stranger = await accounts.create("sam@example.com")
+    initech = await orgs.create(stranger, "Initech", "initech")
+    await accounts.login(web, "mia@example.com")
+    await web.get("/orgs/new")
+    extra = {"owner_id": str(stranger.id), "personal": "true", "org_id": str(initech.id), "role_id": str(OWNER_ROLE_ID)}
+    assert (await web.submit("/orgs/new", {"name": "Mine", "slug": "mine", **extra})).status_code == 303
+    mine = await db.scalar(select(Organization).where(Organization.slug == "mine"))
+    assert mine is not None and not mine.personal
+    owners = (await db.scalars(select(Membership.user_id).where(Membership.org_id == mine.id))).all()
+    assert owners == [acme.member.id]
+    await web.get("/o/acme/members")
+    await web.submit("/o/acme/members/leave", {"org_id": str(initech.id)})
+    assert await orgs.membership(initech, stranger) is not None  # left Acme, not Initech
+    assert await orgs.membership(acme.org, acme.member) is None
