@@ -26,7 +26,7 @@ def initials(name: str) -> str:
 
 
 def mixed_scripts(text: str) -> bool:
-    """Whether the letters of `text` come from more than one script ("pаypal" with a Cyrillic "а"):
-    such names and addresses are flagged where other members see them."""
+    """Whether the letters of `text` come from more than one script ("paypal" spelled with a Cyrillic
+    letter a): such names and addresses are flagged where other members see them."""
     scripts = {unicodedata.name(c, "UNKNOWN").split(" ", 1)[0] for c in text if c.isalpha()}
     return len(scripts) > 1

@@ -46,7 +46,7 @@ def sign_up(page: Page, label: str, check: EveryPage) -> str:
     register(page, email, check=check)
     confirm_by_link(page, confirmation_mail(page, email).link, check=check)
     expect(page).to_have_url(DASHBOARD)
-    expect(heading(page)).to_contain_text("’s workspace")
+    expect(heading(page)).to_contain_text("\u2019s workspace")
     check(page)
     return email
 
@@ -63,8 +63,7 @@ def create_org(page: Page, name: str, check: EveryPage) -> str:
     expect(heading(page)).to_have_text(name)
     expect(flash(page)).to_contain_text(f"{name} is ready.")
     check(page)
-    slug = page.url.rstrip("/").rsplit("/", 1)[-1]
-    return slug
+    return page.url.rstrip("/").rsplit("/", 1)[-1]
 
 
 def test_a_team_forms_around_an_invitation(
@@ -117,17 +116,17 @@ def test_a_team_forms_around_an_invitation(
     other_tab.goto("/orgs")
     expect(heading(other_tab)).to_have_text("Your organizations")
     check(other_tab)
-    other_tab.get_by_role("link", name="’s workspace").click()
-    expect(heading(other_tab)).to_contain_text("’s workspace")
+    other_tab.get_by_role("link", name="\u2019s workspace").click()
+    expect(heading(other_tab)).to_contain_text("\u2019s workspace")
     page.get_by_label("Email address").fill(unique_email("second"))
     page.get_by_role("button", name="Send invitation").click()
     expect(page).to_have_url(re.compile(rf"/o/{slug}/members$"))
     expect(page.get_by_role("heading", name="Members")).to_be_visible()
     other_tab.reload()
-    expect(heading(other_tab)).to_contain_text("’s workspace")
+    expect(heading(other_tab)).to_contain_text("\u2019s workspace")
     page.locator("summary.switcher-button").click()
     switcher = page.locator(".org-switcher .switcher-list")
-    expect(switcher).to_contain_text("’s workspace")  # loaded by htmx when it opened
+    expect(switcher).to_contain_text("\u2019s workspace")  # loaded by htmx when it opened
     expect(switcher).to_contain_text(team)
     assert owner_email
 
@@ -137,7 +136,8 @@ def test_the_shell_fits_a_phone(page: Page, check: EveryPage) -> None:
     sign_up(page, "phone", check)
     header = page.get_by_role("banner")
     box = header.bounding_box()
-    assert box is not None and box["height"] < 70, box  # one row
+    assert box is not None
+    assert box["height"] < 70, box  # one row
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / "shell-360.png", full_page=True)
@@ -183,4 +183,4 @@ def test_the_org_pages_work_without_javascript(no_js_page: Page, console_errors:
     fill_sign_in(page, email, PASSWORD)
     # Signing out forgot which organization this browser used last: back to the personal workspace.
     expect(page).to_have_url(DASHBOARD)
-    expect(heading(page)).to_contain_text("’s workspace")
+    expect(heading(page)).to_contain_text("\u2019s workspace")

@@ -41,7 +41,12 @@ INVITATION_COOKIE = "invitation"
 
 
 def mail_invitation(
-    db: DBSession, request: Request[Any, Any, Any], ctx: OrgContext, invitation: OrgInvitation, token: str, role_name: str
+    db: DBSession,
+    request: Request[Any, Any, Any],
+    ctx: OrgContext,
+    invitation: OrgInvitation,
+    token: str,
+    role_name: str,
 ) -> None:
     """Queue the invitation mail (it leaves only if the invitation commits)."""
     security = security_of(request)
@@ -86,7 +91,9 @@ class InvitationController(Controller):
         matches = False
         if invitation is not None and user is not None:
             account = await db_session.get_one(User, user.id)
-            matches = account.email_canonical == invitation.email_canonical and account.confirmed_at is not None
+            matches = (
+                account.email_canonical == invitation.email_canonical and account.confirmed_at is not None
+            )
         response = _page(request, invitation, matches=matches, status=200 if invitation else 410)
         if invitation is None:
             expire_cookie(response, _cookie(security), secure=security.secure_cookies)
@@ -138,7 +145,11 @@ def _page(
 ) -> Template:
     return Template(
         "orgs/invitation.html",
-        context={"invitation": None if problem == "gone" else invitation, "matches": matches, "problem": problem},
+        context={
+            "invitation": None if problem == "gone" else invitation,
+            "matches": matches,
+            "problem": problem,
+        },
         status_code=status,
         headers=TOKEN_PAGE_HEADERS,
     )

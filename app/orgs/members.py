@@ -53,9 +53,17 @@ class MembersController(Controller):
         """Members with their roles (and, for those who manage them, two-step status and invitations)."""
         return await _members_page(request, db_session, InviteForm())
 
-    @post("/members/{membership_id:uuid}/role", name="org_member_role", guards=[requires_org_permission("roles:assign")])
+    @post(
+        "/members/{membership_id:uuid}/role",
+        name="org_member_role",
+        guards=[requires_org_permission("roles:assign")],
+    )
     async def change_member_role(
-        self, request: Request[Any, Any, Any], db_session: DBSession, membership_id: FromPath[UUID], data: FormData
+        self,
+        request: Request[Any, Any, Any],
+        db_session: DBSession,
+        membership_id: FromPath[UUID],
+        data: FormData,
     ) -> Response[Any]:
         """Give a member another role."""
         org = org_of(request)
@@ -64,13 +72,23 @@ class MembersController(Controller):
             raise OrgRuleError("Choose a role.", status=422)
         member = await change_role(db_session, org, membership_id, role_id)
         await audit(
-            db_session, request, "org.member.role_changed", actor_id=org.user_id, org_id=org.org_id,
-            target_type="user", target_id=str(member.user_id), role_id=str(role_id),
+            db_session,
+            request,
+            "org.member.role_changed",
+            actor_id=org.user_id,
+            org_id=org.org_id,
+            target_type="user",
+            target_id=str(member.user_id),
+            role_id=str(role_id),
         )
         flash(request, "Role changed.", "success")
         return see_other(request, f"/o/{org.slug}/members")
 
-    @post("/members/{membership_id:uuid}/remove", name="org_member_remove", guards=[requires_org_permission("members:remove")])
+    @post(
+        "/members/{membership_id:uuid}/remove",
+        name="org_member_remove",
+        guards=[requires_org_permission("members:remove")],
+    )
     async def remove(
         self, request: Request[Any, Any, Any], db_session: DBSession, membership_id: FromPath[UUID]
     ) -> Response[Any]:
@@ -78,8 +96,13 @@ class MembersController(Controller):
         org = org_of(request)
         member = await remove_member(db_session, security_of(request), org, membership_id)
         await audit(
-            db_session, request, "org.member.removed", actor_id=org.user_id, org_id=org.org_id,
-            target_type="user", target_id=str(member.user_id),
+            db_session,
+            request,
+            "org.member.removed",
+            actor_id=org.user_id,
+            org_id=org.org_id,
+            target_type="user",
+            target_id=str(member.user_id),
         )
         flash(request, "Member removed.", "success")
         return see_other(request, f"/o/{org.slug}/members")
@@ -93,13 +116,19 @@ class MembersController(Controller):
         flash(request, f"You left {org.name}.", "success")
         return see_other(request, "/dashboard")
 
-    @post("/members/{membership_id:uuid}/transfer", name="org_transfer", guards=[requires_org_permission("org:delete"), requires_sudo])
+    @post(
+        "/members/{membership_id:uuid}/transfer",
+        name="org_transfer",
+        guards=[requires_org_permission("org:delete"), requires_sudo],
+    )
     async def transfer(
         self, request: Request[Any, Any, Any], db_session: DBSession, membership_id: FromPath[UUID]
     ) -> Response[Any]:
         """Offer ownership to a member: they become an owner when they accept the mailed invitation."""
         org = org_of(request)
-        member = next((m for m in await members_of(db_session, org.org_id) if m.membership_id == membership_id), None)
+        member = next(
+            (m for m in await members_of(db_session, org.org_id) if m.membership_id == membership_id), None
+        )
         if member is None:
             raise NotFoundException()
         if member.is_owner:
@@ -107,30 +136,52 @@ class MembersController(Controller):
         invitation, token = await invite(db_session, security_of(request), org, member.email, OWNER_ROLE_ID)
         mail_invitation(db_session, request, org, invitation, token, "Owner")
         await audit(
-            db_session, request, "org.ownership.offered", actor_id=org.user_id, org_id=org.org_id,
-            target_type="user", target_id=str(member.user_id),
+            db_session,
+            request,
+            "org.ownership.offered",
+            actor_id=org.user_id,
+            org_id=org.org_id,
+            target_type="user",
+            target_id=str(member.user_id),
         )
-        flash(request, "Ownership offered. They become an owner when they accept the mailed invitation.", "success")
+        flash(
+            request,
+            "Ownership offered. They become an owner when they accept the mailed invitation.",
+            "success",
+        )
         return see_other(request, f"/o/{org.slug}/members")
 
     @post("/invitations", name="org_invite", guards=[requires_org_permission("members:invite")])
-    async def invite_member(self, request: Request[Any, Any, Any], db_session: DBSession, data: FormData) -> Response[Any]:
+    async def invite_member(
+        self, request: Request[Any, Any, Any], db_session: DBSession, data: FormData
+    ) -> Response[Any]:
         """Invite someone by address (the same answer whether or not they have an account)."""
         org = org_of(request)
         form = InviteForm.parse(data)
         if form.errors or form.role_id is None:
             return await _members_page(request, db_session, form, status=422)
         invitation, token = await invite(db_session, security_of(request), org, form.email, form.role_id)
-        role_name = next(r.name for r in await roles_for(db_session, org.org_id) if r.id == invitation.role_id)
+        role_name = next(
+            r.name for r in await roles_for(db_session, org.org_id) if r.id == invitation.role_id
+        )
         mail_invitation(db_session, request, org, invitation, token, role_name)
         await audit(
-            db_session, request, "org.invitation.sent", actor_id=org.user_id, org_id=org.org_id,
-            target_type="invitation", target_id=str(invitation.id),
+            db_session,
+            request,
+            "org.invitation.sent",
+            actor_id=org.user_id,
+            org_id=org.org_id,
+            target_type="invitation",
+            target_id=str(invitation.id),
         )
         flash(request, f"Invitation sent to {form.email}.", "success")
         return see_other(request, f"/o/{org.slug}/members")
 
-    @post("/invitations/{invitation_id:uuid}/resend", name="org_invitation_resend", guards=[requires_org_permission("members:invite")])
+    @post(
+        "/invitations/{invitation_id:uuid}/resend",
+        name="org_invitation_resend",
+        guards=[requires_org_permission("members:invite")],
+    )
     async def resend(
         self, request: Request[Any, Any, Any], db_session: DBSession, invitation_id: FromPath[UUID]
     ) -> Response[Any]:
@@ -144,13 +195,22 @@ class MembersController(Controller):
         invitation, token = await invite(db_session, security, org, old.email, old.role_id)
         mail_invitation(db_session, request, org, invitation, token, role_name)
         await audit(
-            db_session, request, "org.invitation.resent", actor_id=org.user_id, org_id=org.org_id,
-            target_type="invitation", target_id=str(invitation.id),
+            db_session,
+            request,
+            "org.invitation.resent",
+            actor_id=org.user_id,
+            org_id=org.org_id,
+            target_type="invitation",
+            target_id=str(invitation.id),
         )
         flash(request, f"Invitation sent again to {old.email}.", "success")
         return see_other(request, f"/o/{org.slug}/members")
 
-    @post("/invitations/{invitation_id:uuid}/revoke", name="org_invitation_revoke", guards=[requires_org_permission("members:invite")])
+    @post(
+        "/invitations/{invitation_id:uuid}/revoke",
+        name="org_invitation_revoke",
+        guards=[requires_org_permission("members:invite")],
+    )
     async def revoke(
         self, request: Request[Any, Any, Any], db_session: DBSession, invitation_id: FromPath[UUID]
     ) -> Response[Any]:
@@ -159,8 +219,13 @@ class MembersController(Controller):
         if not await revoke_invitation(db_session, security_of(request), org, invitation_id):
             raise NotFoundException()
         await audit(
-            db_session, request, "org.invitation.revoked", actor_id=org.user_id, org_id=org.org_id,
-            target_type="invitation", target_id=str(invitation_id),
+            db_session,
+            request,
+            "org.invitation.revoked",
+            actor_id=org.user_id,
+            org_id=org.org_id,
+            target_type="invitation",
+            target_id=str(invitation_id),
         )
         flash(request, "Invitation revoked.", "success")
         return see_other(request, f"/o/{org.slug}/members")
@@ -190,4 +255,3 @@ async def _members_page(
         status=status,
         headers=NO_STORE,
     )
-

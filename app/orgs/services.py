@@ -32,9 +32,9 @@ if TYPE_CHECKING:
 __all__ = (
     "LANDING_PATH",
     "Activity",
+    "DashboardFacts",
     "MemberRow",
     "OrgChoice",
-    "DashboardFacts",
     "create_personal_workspace",
     "dashboard_facts",
     "landing_slug",
@@ -95,7 +95,7 @@ async def landing_slug(db: AsyncSession, user_id: UUID, preferred: str = "") -> 
 def workspace_name(display_name: str, email: str) -> str:
     """ "Ada's workspace", from the display name or else the address's local part."""
     who = " ".join(display_name.split()) or email.split("@", 1)[0]
-    return f"{who[:80]}’s workspace"
+    return f"{who[:80]}\u2019s workspace"
 
 
 async def create_personal_workspace(db: AsyncSession, user: Any) -> Organization:
@@ -153,7 +153,7 @@ ACTIVITY_TEXT = {
     "org.renamed": "renamed the organization",
     "org.slug_changed": "moved the organization to a new address",
     "org.security_policy_changed": "changed the security policy",
-    "org.member.role_changed": "changed a member’s role",
+    "org.member.role_changed": "changed a member\u2019s role",
     "org.member.removed": "removed a member",
     "org.member.left": "left the organization",
     "org.member.joined": "joined the organization",
@@ -186,9 +186,18 @@ class Activity:
 async def recent_activity(db: AsyncSession, org_id: UUID, limit: int = RECENT_ACTIVITY) -> list[Activity]:
     """The organization's newest audit events with who did them (one statement)."""
     rows = await db.execute(
-        select(AuditEvent.occurred_at, AuditEvent.action, AuditEvent.outcome, User.display_name, User.email, AuditEvent.details)
+        select(
+            AuditEvent.occurred_at,
+            AuditEvent.action,
+            AuditEvent.outcome,
+            User.display_name,
+            User.email,
+            AuditEvent.details,
+        )
         .outerjoin(User, User.id == AuditEvent.actor_id)
-        .where(AuditEvent.org_id == org_id, or_(*(AuditEvent.action.startswith(p) for p in ACTIVITY_PREFIXES)))
+        .where(
+            AuditEvent.org_id == org_id, or_(*(AuditEvent.action.startswith(p) for p in ACTIVITY_PREFIXES))
+        )
         .order_by(AuditEvent.seq.desc())
         .limit(limit)
     )

@@ -55,7 +55,9 @@ class OrgSettingsController(Controller):
         return _settings_page(request)
 
     @post("/settings/name", name="org_settings_name", guards=[requires_org_permission("org:settings")])
-    async def rename(self, request: Request[Any, Any, Any], db_session: DBSession, data: FormData) -> Response[Any]:
+    async def rename(
+        self, request: Request[Any, Any, Any], db_session: DBSession, data: FormData
+    ) -> Response[Any]:
         """A new display name."""
         org = org_of(request)
         name = await rename_org(db_session, org, text(data, "name"))
@@ -64,23 +66,36 @@ class OrgSettingsController(Controller):
         return see_other(request, f"/o/{org.slug}/settings")
 
     @post("/settings/slug", name="org_settings_slug", guards=[requires_org_permission("org:settings")])
-    async def move(self, request: Request[Any, Any, Any], db_session: DBSession, data: FormData) -> Response[Any]:
+    async def move(
+        self, request: Request[Any, Any, Any], db_session: DBSession, data: FormData
+    ) -> Response[Any]:
         """A new address; links to the old one keep working for members."""
         org = org_of(request)
         try:
             slug = await rename_slug(db_session, org, text(data, "slug"))
         except InvalidSlugError as exc:
-            return _settings_page(request, slug_error=str(exc), typed_slug=text(data, "slug")[:60], status=422)
+            return _settings_page(
+                request, slug_error=str(exc), typed_slug=text(data, "slug")[:60], status=422
+            )
         if slug != org.slug:
             await audit(
-                db_session, request, "org.slug_changed", actor_id=org.user_id, org_id=org.org_id,
-                old=org.slug, new=slug,
+                db_session,
+                request,
+                "org.slug_changed",
+                actor_id=org.user_id,
+                org_id=org.org_id,
+                old=org.slug,
+                new=slug,
             )
             flash(request, f"The organization now lives at /o/{slug}/. Old links still lead here.", "success")
         return see_other(request, f"/o/{slug}/settings")
 
-    @post("/settings/security", name="org_settings_security", guards=[requires_org_permission("org:settings")])
-    async def save_security_policy(self, request: Request[Any, Any, Any], db_session: DBSession) -> Response[Any]:
+    @post(
+        "/settings/security", name="org_settings_security", guards=[requires_org_permission("org:settings")]
+    )
+    async def save_security_policy(
+        self, request: Request[Any, Any, Any], db_session: DBSession
+    ) -> Response[Any]:
         """Require two-step verification, limit the ways of signing in, shorten sessions."""
         org = org_of(request)
         form = await request.form()
@@ -109,18 +124,26 @@ class OrgSettingsController(Controller):
             actor_has_second_factor=has_factor,
             actor_session_kind=request.auth.kind,
         )
-        await audit(db_session, request, "org.security_policy_changed", actor_id=org.user_id, org_id=org.org_id)
+        await audit(
+            db_session, request, "org.security_policy_changed", actor_id=org.user_id, org_id=org.org_id
+        )
         flash(request, "Security settings saved. They apply to every member from their next page.", "success")
         return see_other(request, f"/o/{org.slug}/settings")
 
-    @post("/settings/delete", name="org_delete", guards=[requires_org_permission("org:delete"), requires_sudo])
-    async def delete(self, request: Request[Any, Any, Any], db_session: DBSession, data: FormData) -> Response[Any]:
+    @post(
+        "/settings/delete", name="org_delete", guards=[requires_org_permission("org:delete"), requires_sudo]
+    )
+    async def delete(
+        self, request: Request[Any, Any, Any], db_session: DBSession, data: FormData
+    ) -> Response[Any]:
         """Delete the organization, after the owner types its address to confirm."""
         org = org_of(request)
         if text(data, "confirm").strip() != org.slug:
             raise OrgRuleError(f"Type {org.slug} to confirm.", status=422)
         await delete_org(db_session, org)
-        await audit(db_session, request, "org.deleted", actor_id=org.user_id, org_id=org.org_id, slug=org.slug)
+        await audit(
+            db_session, request, "org.deleted", actor_id=org.user_id, org_id=org.org_id, slug=org.slug
+        )
         flash(request, f"{org.name} was deleted.", "success")
         return see_other(request, "/dashboard")
 
@@ -137,8 +160,14 @@ class OrgSettingsController(Controller):
         chosen = [p for p in form.getall("permissions") if isinstance(p, str)]
         role = await create_custom_role(db_session, org, text(form, "name"), chosen)
         await audit(
-            db_session, request, "org.role.created", actor_id=org.user_id, org_id=org.org_id,
-            target_type="role", target_id=str(role.id), permissions=role.permissions,
+            db_session,
+            request,
+            "org.role.created",
+            actor_id=org.user_id,
+            org_id=org.org_id,
+            target_type="role",
+            target_id=str(role.id),
+            permissions=role.permissions,
         )
         flash(request, f"Role “{role.name}” created.", "success")
         return see_other(request, f"/o/{org.slug}/roles")

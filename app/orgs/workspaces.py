@@ -63,7 +63,9 @@ class WorkspacesController(Controller):
         return render(request, "orgs/new.html", form=NewOrgForm(), headers=NO_STORE)
 
     @post("/orgs/new", name="org_create")
-    async def create(self, request: Request[Any, Any, Any], db_session: DBSession, data: FormData) -> Response[Any]:
+    async def create(
+        self, request: Request[Any, Any, Any], db_session: DBSession, data: FormData
+    ) -> Response[Any]:
         """Create it with the person as owner, then open its dashboard."""
         form = NewOrgForm.parse(data)
         if not form.errors:
@@ -73,9 +75,16 @@ class WorkspacesController(Controller):
                 form.errors["slug"] = str(exc)
         if form.errors:
             return render(
-                request, "orgs/new.html", fragment="orgs/_new_form.html", form=form, status=422, headers=NO_STORE
+                request,
+                "orgs/new.html",
+                fragment="orgs/_new_form.html",
+                form=form,
+                status=422,
+                headers=NO_STORE,
             )
-        await audit(db_session, request, "org.created", actor_id=request.user.id, org_id=org.id, slug=org.slug)
+        await audit(
+            db_session, request, "org.created", actor_id=request.user.id, org_id=org.id, slug=org.slug
+        )
         flash(request, f"{org.name} is ready. Invite your teammates from Members.", "success")
         return see_other(request, f"/o/{org.slug}/")
 
@@ -105,6 +114,10 @@ class DashboardController(Controller):
         )
         secure = request.app.state.settings.cookies_secure
         set_cookie(
-            response, cookie_name(LAST_ORG_COOKIE, secure=secure), org.slug, secure=secure, max_age=LAST_ORG_MAX_AGE
+            response,
+            cookie_name(LAST_ORG_COOKIE, secure=secure),
+            org.slug,
+            secure=secure,
+            max_age=LAST_ORG_MAX_AGE,
         )
         return response

@@ -46,7 +46,8 @@ async def test_a_person_without_an_account_registers_through_the_invitation_and_
     assert first_hop.headers["referrer-policy"] == "no-referrer"
     page = await nina.get("/invitations/accept")
     assert page.status_code == 200
-    assert "Join <bdi>Acme</bdi>" in page.text and 'href="/register"' in page.text
+    assert "Join <bdi>Acme</bdi>" in page.text
+    assert 'href="/register"' in page.text
     await register(nina, "nina@example.com")
     _, code = await confirmation(mailbox, "nina@example.com", count=2)  # after the invitation
     confirmed = await nina.submit("/register/confirm-code", {"code": code})
@@ -131,7 +132,12 @@ async def test_an_invitation_from_an_admin_demoted_since_cannot_be_accepted(
     refused = await browser.submit("/invitations/accept")
     assert refused.status_code == 409
     assert "can no longer give this role" in refused.text
-    assert await db.scalar(select(func.count()).where(Membership.user_id == nina.id, Membership.org_id == acme.org.id)) == 0
+    assert (
+        await db.scalar(
+            select(func.count()).where(Membership.user_id == nina.id, Membership.org_id == acme.org.id)
+        )
+        == 0
+    )
 
 
 async def test_inviting_says_the_same_whether_or_not_the_address_has_an_account(
@@ -159,7 +165,9 @@ async def test_an_admin_cannot_invite_an_owner_nor_with_another_orgs_role(
 
     stranger = await accounts.create("sam@example.com")
     initech = await orgs.create(stranger, "Initech", "initech")
-    foreign = await create_custom_role(db, await context_of(db, initech.id, stranger), "Helper", ["projects:write"])
+    foreign = await create_custom_role(
+        db, await context_of(db, initech.id, stranger), "Helper", ["projects:write"]
+    )
     await db.commit()
     await accounts.login(web, "adam@example.com")
     await web.get("/o/acme/members")
@@ -178,7 +186,9 @@ async def test_another_orgs_invitation_cannot_be_revoked_or_resent_by_its_id(
     theirs = web.other_browser()
     await accounts.login(theirs, "sam@example.com")
     await theirs.get("/o/initech/members")
-    await theirs.submit("/o/initech/invitations", {"email": "peter@example.com", "role_id": str(MEMBER_ROLE_ID)})
+    await theirs.submit(
+        "/o/initech/invitations", {"email": "peter@example.com", "role_id": str(MEMBER_ROLE_ID)}
+    )
     invitation = await db.scalar(select(OrgInvitation))
     assert invitation is not None
     await accounts.login(web, "adam@example.com")

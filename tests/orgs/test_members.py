@@ -24,11 +24,13 @@ async def test_everyone_sees_the_members_but_only_managers_see_two_step_status(
     for email in ("olive@example.com", "adam@example.com", "mia@example.com"):
         assert email in page.text
     assert "No two-step" not in page.text
-    assert "/role" not in page.text and "Send invitation" not in page.text
+    assert "/role" not in page.text
+    assert "Send invitation" not in page.text
     admin = web.other_browser()
     await accounts.login(admin, "adam@example.com")
     managed = await admin.get("/o/acme/members")
-    assert "No two-step" in managed.text and "Send invitation" in managed.text
+    assert "No two-step" in managed.text
+    assert "Send invitation" in managed.text
 
 
 async def test_an_admin_changes_a_members_role_and_it_is_audited(
@@ -51,7 +53,8 @@ async def test_an_admin_cannot_make_an_owner_and_sees_why(
     await accounts.login(web, "adam@example.com")
     mia = await orgs.membership(acme.org, acme.member)
     adam = await orgs.membership(acme.org, acme.admin)
-    assert mia is not None and adam is not None
+    assert mia is not None
+    assert adam is not None
     await web.get("/o/acme/members")
     for target in (mia.id, adam.id):
         refused = await web.submit(f"/o/acme/members/{target}/role", {"role_id": str(OWNER_ROLE_ID)})
@@ -71,7 +74,9 @@ async def test_a_member_cannot_reach_the_admin_actions_at_all(
     adam = await orgs.membership(acme.org, acme.admin)
     assert adam is not None
     await web.get("/o/acme/members")
-    assert (await web.submit(f"/o/acme/members/{adam.id}/role", {"role_id": str(MEMBER_ROLE_ID)})).status_code == 403
+    assert (
+        await web.submit(f"/o/acme/members/{adam.id}/role", {"role_id": str(MEMBER_ROLE_ID)})
+    ).status_code == 403
     assert (await web.submit(f"/o/acme/members/{adam.id}/remove")).status_code == 403
     assert (await web.submit("/o/acme/invitations", {"email": "x@example.com"})).status_code == 403
     assert (await web.get("/o/acme/settings")).status_code == 403
@@ -109,7 +114,11 @@ async def test_a_removed_member_is_refused_on_their_next_request_and_their_invit
     admin = web.other_browser()
     await accounts.login(admin, "adam@example.com")
     await admin.get("/o/acme/members")
-    assert (await admin.submit("/o/acme/invitations", {"email": "new@example.com", "role_id": str(MEMBER_ROLE_ID)})).status_code == 303
+    assert (
+        await admin.submit(
+            "/o/acme/invitations", {"email": "new@example.com", "role_id": str(MEMBER_ROLE_ID)}
+        )
+    ).status_code == 303
     await accounts.login(web, "olive@example.com")
     adam = await orgs.membership(acme.org, acme.admin)
     assert adam is not None
@@ -121,7 +130,9 @@ async def test_a_removed_member_is_refused_on_their_next_request_and_their_invit
     assert "new@example.com" not in page.text
 
 
-async def test_a_member_leaves_and_lands_elsewhere(accounts: Accounts, web: WebClient, acme: Acme, orgs: Orgs) -> None:
+async def test_a_member_leaves_and_lands_elsewhere(
+    accounts: Accounts, web: WebClient, acme: Acme, orgs: Orgs
+) -> None:
     await accounts.login(web, "mia@example.com")
     await web.get("/o/acme/members")
     response = await web.submit("/o/acme/members/leave")
@@ -145,7 +156,8 @@ async def test_ownership_is_offered_behind_sudo_and_taken_by_accepting_the_mail(
     clock.advance(timedelta(minutes=20))  # past the sudo window of the sign-in
     await web.get("/o/acme/members")
     asked = await web.submit(f"/o/acme/members/{adam.id}/transfer")
-    assert asked.status_code == 303 and asked.headers["location"].startswith("/sudo")
+    assert asked.status_code == 303
+    assert asked.headers["location"].startswith("/sudo")
     await sudo(web, "/o/acme/members")
     await web.submit(f"/o/acme/members/{adam.id}/transfer")
     [mail] = await mailbox.wait_for("adam@example.com", subject="Invitation to join Acme on Gatehouse")

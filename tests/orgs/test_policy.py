@@ -107,4 +107,8 @@ async def test_the_settings_page_sets_the_policy_and_refuses_one_that_locks_out_
     assert saved.status_code == 303
     org = await db.get_one(Organization, acme.org.id)
     await db.refresh(org)
-    assert (org.require_mfa, sorted(org.allowed_sign_in), org.session_max_age) == (False, ["passkey", "password"], 3600)
+    assert (org.require_mfa, sorted(org.allowed_sign_in), org.session_max_age) == (
+        False,
+        ["passkey", "password"],
+        3600,
+    )

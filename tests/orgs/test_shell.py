@@ -36,7 +36,7 @@ def test_initials_are_letters_only() -> None:
 
 
 def test_mixed_scripts_are_noticed() -> None:
-    assert mixed_scripts("p\u0430ypal@example.com")  # a Cyrillic "а"
+    assert mixed_scripts("p\u0430ypal@example.com")  # with a Cyrillic letter a
     assert not mixed_scripts("paypal@example.com")
     assert not mixed_scripts("Зоя")
 
@@ -51,7 +51,8 @@ async def test_the_account_menu_names_the_person_and_offers_settings_security_an
     header = page.text.split("</header>", 1)[0]
     assert 'aria-label="Account menu for Mia Wong"' in header
     assert '<span class="avatar" aria-hidden="true">MW</span>' in header
-    assert "<bdi>Mia Wong</bdi>" in header and "mia@example.com" in header
+    assert "<bdi>Mia Wong</bdi>" in header
+    assert "mia@example.com" in header
     for link in ('href="/settings/profile"', 'href="/settings/security"', 'action="/logout"'):
         assert link in header
     assert '<details class="menu compact-menu">' in header  # the phone menu works without JavaScript
@@ -79,7 +80,9 @@ async def test_a_display_name_with_bidi_controls_is_isolated_wherever_others_see
     text = (await web.get("/orgs")).text
     for match in re.finditer(re.escape(BIDI_NAME), text):
         before = text[: match.start()]
-        assert before.rfind("<bdi>") > before.rfind("</bdi>") or before.endswith('aria-label="Account menu for ')
+        assert before.rfind("<bdi>") > before.rfind("</bdi>") or before.endswith(
+            'aria-label="Account menu for '
+        )
 
 
 async def test_a_new_account_gets_its_personal_workspace_and_lands_in_it(
@@ -91,11 +94,12 @@ async def test_a_new_account_gets_its_personal_workspace_and_lands_in_it(
     landing = await web.get("/dashboard", follow_redirects=False)
     assert landing.headers["location"] == "/o/ada-lovelace/"
     org = await db.scalar(select(Organization).where(Organization.slug == "ada-lovelace"))
-    assert org is not None and org.personal
-    assert org.name == "ada.lovelace’s workspace"
+    assert org is not None
+    assert org.personal
+    assert org.name == "ada.lovelace\u2019s workspace"
     assert await db.scalar(select(Membership.role_id).where(Membership.org_id == org.id)) == OWNER_ROLE_ID
     page = await web.get("/o/ada-lovelace/")
-    assert "Get <bdi>ada.lovelace’s workspace</bdi> ready" in page.text
+    assert "Get <bdi>ada.lovelace\u2019s workspace</bdi> ready" in page.text
 
 
 async def test_with_the_setting_off_a_new_account_starts_without_a_workspace(

@@ -21,8 +21,8 @@ from litestar import Litestar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.core.orgs import MEMBER_ROLE_ID, create_custom_role, rename_slug
 from app.auth.core.invitations import invite
+from app.auth.core.orgs import MEMBER_ROLE_ID, create_custom_role, rename_slug
 from app.models import metadata
 from tests.orgs.conftest import Orgs
 from tests.orgs.test_org_rules import context_of
@@ -60,7 +60,9 @@ async def ids_of_org(db: AsyncSession, org_id: UUID) -> list[UUID]:
 
 
 @pytest.fixture
-async def two_orgs(accounts: Accounts, orgs: Orgs, db: AsyncSession, app: Litestar) -> tuple[list[UUID], dict[str, str]]:
+async def two_orgs(
+    accounts: Accounts, orgs: Orgs, db: AsyncSession, app: Litestar
+) -> tuple[list[UUID], dict[str, str]]:
     """Acme (owned by ada, who signs in) and Initech with a member, a custom role and an invitation."""
     ada = await accounts.create("ada@example.com")
     await orgs.create(ada, "Acme", "acme")
@@ -74,8 +76,14 @@ async def two_orgs(accounts: Accounts, orgs: Orgs, db: AsyncSession, app: Litest
     await db.commit()
     ids = await ids_of_org(db, initech.id)
     assert len(ids) >= 4  # two memberships, a role, an invitation (and whatever later features add)
-    form = {"role_id": str(role.id), "email": "x@example.com", "name": "Hijacked", "slug": "hijacked",
-            "confirm": "initech", "permissions": "projects:write"}
+    form = {
+        "role_id": str(role.id),
+        "email": "x@example.com",
+        "name": "Hijacked",
+        "slug": "hijacked",
+        "confirm": "initech",
+        "permissions": "projects:write",
+    }
     return ids, form
 
 
@@ -105,7 +113,11 @@ async def test_another_orgs_slug_is_not_found_on_every_route_even_with_its_own_i
 
 
 async def test_another_orgs_object_ids_are_not_found_under_ones_own_slug(
-    app: Litestar, web: WebClient, accounts: Accounts, two_orgs: tuple[list[UUID], dict[str, str]], db: AsyncSession
+    app: Litestar,
+    web: WebClient,
+    accounts: Accounts,
+    two_orgs: tuple[list[UUID], dict[str, str]],
+    db: AsyncSession,
 ) -> None:
     ids, form = two_orgs
     await accounts.login(web)  # a fresh password sign-in: sudo-guarded routes run their handler
@@ -117,7 +129,9 @@ async def test_another_orgs_object_ids_are_not_found_under_ones_own_slug(
         for object_id in [*ids, uuid4()]:
             path = fill(template, "acme", object_id)
             response = (
-                await web.get(path, follow_redirects=False) if method == "GET" else await web.submit(path, form)
+                await web.get(path, follow_redirects=False)
+                if method == "GET"
+                else await web.submit(path, form)
             )
             assert response.status_code == 404, (method, path, response.status_code)
             for marker in B_MARKERS:
@@ -129,7 +143,11 @@ async def test_another_orgs_object_ids_are_not_found_under_ones_own_slug(
 
 
 async def test_an_old_slug_redirects_only_members(
-    app: Litestar, web: WebClient, accounts: Accounts, two_orgs: tuple[list[UUID], dict[str, str]], db: AsyncSession
+    app: Litestar,
+    web: WebClient,
+    accounts: Accounts,
+    two_orgs: tuple[list[UUID], dict[str, str]],
+    db: AsyncSession,
 ) -> None:
     from app.auth.models import User
 
