@@ -279,7 +279,8 @@ async def set_security_policy(
     longest = int(security.policy.session_absolute_timeout.total_seconds())
     if session_max_age is not None and not 300 <= session_max_age < longest:
         raise OrgRuleError(
-            f"A session limit must be at least 5 minutes and shorter than {longest // 3600} hours.", status=422
+            f"A session limit must be at least 5 minutes and shorter than {longest // 3600} hours.",
+            status=422,
         )
     await db.execute(
         update(Organization)
