@@ -34,7 +34,13 @@ from app.db import DBSession
 from app.web.flash import flash
 from app.web.htmx import see_other
 
-__all__ = ("ACCEPT_PATH", "INVITATION_COOKIE", "InvitationController", "mail_invitation")
+__all__ = (
+    "ACCEPT_PATH",
+    "INVITATION_COOKIE",
+    "InvitationController",
+    "mail_invitation",
+    "waiting_invitation",
+)
 
 ACCEPT_PATH = "/invitations/accept"
 INVITATION_COOKIE = "invitation"
@@ -125,6 +131,13 @@ class InvitationController(Controller):
         if outcome.outcome == "gone":
             expire_cookie(response, _cookie(security), secure=security.secure_cookies)
         return response
+
+
+async def waiting_invitation(request: Request[Any, Any, Any], db: DBSession) -> Invitation | None:
+    """The live invitation this browser opened before it had an account, if any (for the
+    registration page, which then suggests the invited address)."""
+    token = _kept_token(request)
+    return await find_invitation(db, security_of(request), token) if token else None
 
 
 def _cookie(security: Security) -> str:

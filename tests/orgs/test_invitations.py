@@ -48,6 +48,9 @@ async def test_a_person_without_an_account_registers_through_the_invitation_and_
     assert page.status_code == 200
     assert "Join <bdi>Acme</bdi>" in page.text
     assert 'href="/register"' in page.text
+    form = await nina.get("/register")
+    assert "You are joining <strong><bdi>Acme</bdi></strong>" in form.text
+    assert 'value="nina@example.com"' in form.text
     await register(nina, "nina@example.com")
     _, code = await confirmation(mailbox, "nina@example.com", count=2)  # after the invitation
     confirmed = await nina.submit("/register/confirm-code", {"code": code})

@@ -39,6 +39,7 @@ from app.auth.routes.common import (
     land_from_mail,
 )
 from app.db import DBSession
+from app.orgs.invitations import waiting_invitation
 from app.orgs.services import LANDING_PATH
 from app.web.flash import flash
 from app.web.htmx import render, see_other
@@ -53,9 +54,11 @@ class RegistrationController(Controller):
     include_in_schema = False
 
     @get("/register", name="register", guards=[requires_anonymous])
-    async def form(self, request: Request[Any, Any, Any]) -> Template:
-        """The registration form."""
-        return render(request, "auth/register.html", form=RegistrationForm(), headers=NO_STORE)
+    async def form(self, request: Request[Any, Any, Any], db_session: DBSession) -> Template:
+        """The registration form (with the invited address, when coming from an invitation)."""
+        invitation = await waiting_invitation(request, db_session)
+        form = RegistrationForm(email=invitation.email if invitation else "")
+        return render(request, "auth/register.html", form=form, invitation=invitation, headers=NO_STORE)
 
     @post("/register", name="register_submit", guards=[paced, requires_anonymous, limit_posts_per_ip])
     async def submit(
@@ -74,7 +77,12 @@ class RegistrationController(Controller):
                 form.errors["email"] = CLOSED_FOR_ADDRESS
         if form.errors:
             return render(
-                request, "auth/register.html", fragment="auth/_register_form.html", form=form, status=422
+                request,
+                "auth/register.html",
+                fragment="auth/_register_form.html",
+                form=form,
+                invitation=None,
+                status=422,
             )
         response = see_other(request, "/register/check-inbox")
         lifetime = int(security.policy.confirmation_link_ttl.total_seconds())
