@@ -15,6 +15,8 @@ WITH_DB := $(BIN)/python scripts/with_db.py --
 HOST ?= 127.0.0.1
 PORT ?= 8000
 # pytest-xdist processes for `make test`: each has its own test databases; a file runs in one.
+# The browser suite runs as a second pytest: Playwright's sync API leaves an event loop running in
+# its process, which the async tests after it cannot share.
 TEST_WORKERS ?= 2
 WORKERS ?= 4
 LITESTAR := $(BIN)/litestar --app $(APP)
@@ -32,7 +34,7 @@ export PLAYWRIGHT_CHROMIUM_EXECUTABLE
 export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
 
 .PHONY: help dev test test-unit e2e lint audit fmt migrate migration worker serve lock browsers clean venv \
-	core-manifest core-status core-release bench loadtest
+	core-manifest core-status core-release bench loadtest seed
 
 help: ## list the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -50,7 +52,8 @@ dev: $(STAMP) ## run the app with auto-reload, an in-process worker and the dev 
 	@$(BIN)/python scripts/dev.py --host $(HOST) --port $(PORT)
 
 test: $(STAMP) browsers ## run unit, integration and browser tests (embedded PostgreSQL unless DATABASE_URL is set)
-	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile tests app/auth/core/tests e2e
+	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile tests app/auth/core/tests
+	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile e2e
 
 test-unit: $(STAMP) ## run the tests without the browser suite
 	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile tests app/auth/core/tests
@@ -72,6 +75,10 @@ fmt: $(STAMP) ## format and auto-fix
 
 migrate: $(STAMP) ## apply migrations to DATABASE_URL (or the embedded database)
 	@$(WITH_DB) $(BIN)/alembic upgrade heads
+
+seed: $(STAMP) ## add demo users, organizations and projects (idempotent; refused when APP_ENV=prod)
+	@$(WITH_DB) $(BIN)/alembic upgrade heads
+	@$(WITH_DB) $(LITESTAR) seed
 
 migration: $(STAMP) ## create a migration from model changes: make migration m="add widgets"
 	@test -n "$(m)" || (echo 'usage: make migration m="what changed"' && exit 2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import TYPE_CHECKING
 
 import click
@@ -13,10 +14,12 @@ if TYPE_CHECKING:
     from litestar import Litestar
 
     from app.auth.core.audit import ChainReport
+    from app.auth.models import User
+    from app.seed import SeedReport
 
 
 class GatehouseCLI(CLIPluginProtocol):
-    """Adds `worker`, `audit verify`, `db-role grant` and `core status|pending|apply` to the litestar command."""
+    """Adds `worker`, `seed`, `users create`, `audit verify`, `db-role grant` and `core status|pending|apply`."""
 
     def on_cli_init(self, cli: click.Group) -> None:
         """Register the commands."""
@@ -26,6 +29,39 @@ class GatehouseCLI(CLIPluginProtocol):
             from app.worker import run_worker
 
             asyncio.run(run_worker(app.state.settings))
+
+        @cli.command(name="seed")
+        def seed(app: Litestar) -> None:
+            """Add demo users, organizations, invitations and projects (refused in production)."""
+            from app.seed import SeedRefusedError, describe
+
+            try:
+                report = asyncio.run(_seed(app))
+            except SeedRefusedError as exc:
+                raise click.ClickException(str(exc)) from exc
+            click.echo("\n".join(describe(report)))
+
+        @cli.group(name="users", cls=LitestarGroup)
+        def users() -> None:
+            """Accounts."""
+
+        @users.command(name="create")
+        @click.argument("email")
+        @click.option(
+            "--confirmed", is_flag=True, help="Mark the address confirmed (the account can sign in)."
+        )
+        @click.option("--name", default="", help="Display name.")
+        def create_user(app: Litestar, email: str, confirmed: bool, name: str) -> None:
+            """Create an account for EMAIL; the password is asked for, or read from stdin when piped."""
+            from app.seed import UserProblemError
+
+            password = _read_password()
+            try:
+                user = asyncio.run(_create_user(app, email, password, confirmed=confirmed, name=name))
+            except UserProblemError as exc:
+                raise click.ClickException(str(exc)) from exc
+            state = "confirmed" if confirmed else "not confirmed: it cannot sign in until the address is"
+            click.echo(f"created {user.email} ({user.id}), {state}")
 
         @cli.group(name="audit", cls=LitestarGroup)
         def audit() -> None:
@@ -117,6 +153,43 @@ class GatehouseCLI(CLIPluginProtocol):
                 command="litestar core",
             )
             raise click.exceptions.Exit(code)
+
+
+def _read_password() -> str:
+    """A hidden prompt (typed twice) at a terminal; otherwise the first line of stdin."""
+    stdin = sys.stdin
+    if stdin.isatty():
+        return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+    return stdin.readline().rstrip("\r\n")
+
+
+async def _seed(app: Litestar) -> SeedReport:
+    from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+    from app.seed import seed_demo
+
+    settings = app.state.settings
+    engine = create_async_engine(settings.sqlalchemy_url, pool_size=1)
+    try:
+        async with AsyncSession(engine, expire_on_commit=False) as session:
+            return await seed_demo(session, app.state.security, settings)
+    finally:
+        await engine.dispose()
+
+
+async def _create_user(app: Litestar, email: str, password: str, *, confirmed: bool, name: str) -> User:
+    from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+    from app.seed import create_user
+
+    engine = create_async_engine(app.state.settings.sqlalchemy_url, pool_size=1)
+    try:
+        async with AsyncSession(engine, expire_on_commit=False) as session:
+            return await create_user(
+                session, app.state.security, email, password, confirmed=confirmed, name=name
+            )
+    finally:
+        await engine.dispose()
 
 
 async def _verify_audit_log(database_url: str) -> ChainReport:

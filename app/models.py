@@ -9,6 +9,7 @@ from app.auth.models import AuthSession, EmailToken, LoginThrottle, RateLimitCou
 from app.db import metadata
 from app.mail.models import MailboxMessage
 from app.outbox import OutboxJob
+from app.projects.models import Project
 
 __all__ = (
     "AuditEvent",
@@ -17,6 +18,7 @@ __all__ = (
     "LoginThrottle",
     "MailboxMessage",
     "OutboxJob",
+    "Project",
     "RateLimitCounter",
     "RememberToken",
     "User",

@@ -49,7 +49,7 @@ from app.asgi import create_app
 from app.jobs import build_queue
 from app.outbox import OutboxJob
 from app.settings import Settings
-from tests.support.database import TEST_SECRET
+from tests.support.database import TEST_QUEUE, TEST_SECRET
 from tests.support.mail import free_port
 from tests.support.web import BASE_URL, WebClient
 
@@ -213,7 +213,7 @@ async def test_a_worker_killed_mid_send_leaves_the_mail_to_the_next_worker_which
     web_settings = settings.model_copy(
         update={
             "saq_in_process_worker": False,  # only the standalone workers run jobs
-            "saq_queue_name": f"gatehouse-test-crash-{uuid.uuid4().hex[:8]}",
+            "saq_queue_name": f"{TEST_QUEUE}-crash-{uuid.uuid4().hex[:8]}",
             "mail_backend": "smtp",
             # The job's timeout is fixed when it is enqueued, from the enqueuing process's settings.
             "smtp_timeout": SMTP_TIMEOUT,

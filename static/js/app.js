@@ -60,7 +60,32 @@
     }
   }
 
+  // The server writes times in UTC, which is what a page without JavaScript shows. Here they are
+  // rewritten in the browser's own time zone, with the UTC text kept as the tooltip.
+  var TIME_FORMATS = {
+    date: { year: "numeric", month: "short", day: "numeric" },
+    datetime: {
+      year: "numeric", month: "short", day: "numeric",
+      hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short"
+    }
+  };
+  function localizeTimes() {
+    var times = document.querySelectorAll("time[data-local-time]:not([data-localized])");
+    for (var i = 0; i < times.length; i++) {
+      var element = times[i];
+      var when = new Date(element.getAttribute("datetime"));
+      var format = TIME_FORMATS[element.getAttribute("data-local-time")];
+      if (isNaN(when.getTime()) || !format || !window.Intl) {
+        continue;
+      }
+      element.title = element.textContent.trim();
+      element.textContent = new Intl.DateTimeFormat(undefined, format).format(when);
+      element.setAttribute("data-localized", "");
+    }
+  }
+
   document.addEventListener("change", onThemeChange);
+  document.addEventListener("htmx:after:swap", localizeTimes);
   document.addEventListener("click", onCopyClick);
   document.addEventListener("htmx:after:swap", focusFirstError);
   document.addEventListener("htmx:after:swap", submitKeptForms);
@@ -68,9 +93,11 @@
     document.addEventListener("DOMContentLoaded", function () {
       submitKeptForms();
       revealCopyButtons();
+      localizeTimes();
     });
   } else {
     submitKeptForms();
     revealCopyButtons();
+    localizeTimes();
   }
 })();

@@ -22,6 +22,7 @@ from app.asgi import create_app
 from app.db import DBSession
 from app.mail.message import Mail, send_mail
 from app.settings import Settings
+from tests.support.database import TEST_QUEUE
 from tests.support.mail import Mailbox, SMTPSink
 from tests.support.web import BASE_URL, WebClient
 
@@ -35,7 +36,7 @@ def smtp_settings(settings: Settings, sink: SMTPSink, **overrides: object) -> Se
             "smtp_port": sink.port,
             "smtp_security": "none",
             "smtp_timeout": 2.0,
-            "saq_queue_name": f"mail-test-{uuid.uuid4().hex[:8]}",
+            "saq_queue_name": f"{TEST_QUEUE}-mail-{uuid.uuid4().hex[:8]}",
             **overrides,
         }
     )
@@ -105,7 +106,7 @@ async def test_job_payload_is_sealed_in_the_queue(
     settings: Settings, engine: AsyncEngine, db: AsyncSession
 ) -> None:
     queued_only = settings.model_copy(
-        update={"saq_in_process_worker": False, "saq_queue_name": "sealed-test"}
+        update={"saq_in_process_worker": False, "saq_queue_name": f"{TEST_QUEUE}-sealed"}
     )
     app: Litestar = create_app(queued_only)
     async with AsyncTestClient(app=app, base_url=BASE_URL) as client:
@@ -113,7 +114,12 @@ async def test_job_payload_is_sealed_in_the_queue(
         await web.submit("/dev/mailbox/test", {"to": "secret-recipient@example.com"})
         if settings.saq_redis_url:
             redis = Redis.from_url(settings.saq_redis_url)
-            raw = b"".join([await redis.get(key) or b"" async for key in redis.scan_iter("saq:job:*")])
+            raw = b"".join(
+                [
+                    await redis.get(key) or b""
+                    async for key in redis.scan_iter(f"saq:job:{TEST_QUEUE}-sealed:*")
+                ]
+            )
             await redis.aclose()
         else:
             async with engine.connect() as conn:

@@ -26,6 +26,10 @@ from app.settings import Settings
 from scripts.embedded_pg import database_name, ensure_database, start_embedded_server, with_database
 
 TEST_SECRET = "test-secret-key-" + "x" * 40
+# The queue name of this test process. Tests that need a queue of their own name it
+# `f"{TEST_QUEUE}-purpose"`, so the cleanup below (which a parallel worker runs too) only ever
+# forgets this process's jobs on a shared Redis.
+TEST_QUEUE = f"gatehouse-test-{os.getpid()}"
 # SAQ's bookkeeping tables survive between tests; its job rows do not.
 QUEUE_TABLES = ("saq_jobs", "saq_stats")
 
@@ -102,7 +106,7 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "mail_backend": "mailbox",
         "mail_retry_delay": 0.2,
         "saq_redis_url": os.environ.get("SAQ_REDIS_URL") or None,
-        "saq_queue_name": f"gatehouse-test-{os.getpid()}",
+        "saq_queue_name": TEST_QUEUE,
         "log_level": os.environ.get("TEST_LOG_LEVEL", "WARNING"),
         "saq_shutdown_grace": 0,
     }
@@ -149,12 +153,12 @@ async def empty_all_tables(engine: AsyncEngine) -> None:
 
 
 async def empty_test_queues(redis_url: str | None) -> None:
-    """With the Redis queue, forget the jobs earlier tests left behind (test queue names contain "test")."""
+    """With the Redis queue, forget the jobs this process's earlier tests left behind (`TEST_QUEUE*`)."""
     if not redis_url:
         return
     redis = Redis.from_url(redis_url)
     try:
-        keys = [key async for key in redis.scan_iter("saq:*test*", count=1000)]
+        keys = [key async for key in redis.scan_iter(f"saq:*{TEST_QUEUE}[:-]*", count=1000)]
         if keys:
             await redis.delete(*keys)
     finally:

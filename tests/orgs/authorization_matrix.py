@@ -1,0 +1,41 @@
+"""Who may call which organization route: the expected status per role [68].
+
+One row per (method, route template) under `/o/{org_slug}/`. `test_authorization_matrix.py`
+enumerates the app's route table, so a new org route without a row here fails the build: add
+the row when you add the route. Columns:
+
+- `anonymous`: not signed in (sent to sign in: 303);
+- `viewer`: a member whose custom role has no permissions;
+- `member`, `admin`, `owner`: the built-in roles (see `BUILTIN_ROLES`);
+- `other_owner`: the owner of another organization (404: the org looks like it does not exist).
+
+Success statuses are what a browser gets: 200 for a page, 303 for a form answered with a redirect.
+"""
+
+from __future__ import annotations
+
+ROLES = ("anonymous", "viewer", "member", "admin", "owner", "other_owner")
+
+PAGE = {"anonymous": 303, "viewer": 200, "member": 200, "admin": 200, "owner": 200, "other_owner": 404}
+"""Any member may see it."""
+WRITE_PAGE = {"anonymous": 303, "viewer": 403, "member": 200, "admin": 200, "owner": 200, "other_owner": 404}
+"""Needs `projects:write` (every built-in role holds it)."""
+WRITE_FORM = {"anonymous": 303, "viewer": 403, "member": 303, "admin": 303, "owner": 303, "other_owner": 404}
+"""A form that needs `projects:write`, answered with a redirect."""
+AUDIT_PAGE = {"anonymous": 303, "viewer": 403, "member": 403, "admin": 200, "owner": 200, "other_owner": 404}
+"""Needs `audit:read` (admins and owners)."""
+
+MATRIX: dict[tuple[str, str], dict[str, int]] = {
+    ("GET", "/o/{org_slug:str}/projects"): PAGE,
+    ("POST", "/o/{org_slug:str}/projects"): WRITE_FORM,
+    ("GET", "/o/{org_slug:str}/projects/new"): WRITE_PAGE,
+    ("GET", "/o/{org_slug:str}/projects/{project_id:uuid}"): PAGE,
+    ("POST", "/o/{org_slug:str}/projects/{project_id:uuid}"): WRITE_FORM,
+    ("GET", "/o/{org_slug:str}/projects/{project_id:uuid}/edit"): WRITE_PAGE,
+    ("POST", "/o/{org_slug:str}/projects/{project_id:uuid}/archive"): WRITE_FORM,
+    ("POST", "/o/{org_slug:str}/projects/{project_id:uuid}/unarchive"): WRITE_FORM,
+    ("GET", "/o/{org_slug:str}/projects/{project_id:uuid}/delete"): WRITE_PAGE,
+    ("POST", "/o/{org_slug:str}/projects/{project_id:uuid}/delete"): WRITE_FORM,
+    ("GET", "/o/{org_slug:str}/audit"): AUDIT_PAGE,
+    ("POST", "/o/{org_slug:str}/audit/export"): AUDIT_PAGE,
+}
