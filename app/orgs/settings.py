@@ -117,7 +117,7 @@ class OrgSettingsController(Controller):
             security_of(request),
             org,
             require_mfa=text(form, "require_mfa") == "on",
-            allowed_sign_in=[kind for kind in form.getall("allowed_sign_in") if isinstance(kind, str)]
+            allowed_sign_in=[kind for kind in form.getall("allowed_sign_in", []) if isinstance(kind, str)]
             if text(form, "limit_sign_in") == "on"
             else [],
             session_max_age=int(limit) if limit.isdigit() else None,
@@ -157,7 +157,7 @@ class OrgSettingsController(Controller):
         """A custom role from permissions the actor holds (the core refuses any other)."""
         org = org_of(request)
         form = await request.form()
-        chosen = [p for p in form.getall("permissions") if isinstance(p, str)]
+        chosen = [p for p in form.getall("permissions", []) if isinstance(p, str)]
         role = await create_custom_role(db_session, org, text(form, "name"), chosen)
         await audit(
             db_session,
