@@ -25,6 +25,7 @@ from app.auth.core.models import (
 )
 from app.auth.core.orgs import OWNER_ROLE_ID, available_slug, create_org, slug_from_name
 from app.auth.models import User
+from app.projects.models import Project
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -214,10 +215,12 @@ class DashboardFacts:
     members: int
     pending_invitations: int
     has_second_factor: bool
+    has_project: bool
 
 
 async def dashboard_facts(db: AsyncSession, org_id: UUID, user_id: UUID, now: datetime) -> DashboardFacts:
-    """Member and pending-invitation counts and the person's second factor, in one statement."""
+    """Member and pending-invitation counts, the person's second factor and whether the organization
+    has a project yet, in one statement."""
     members = select(func.count()).where(Membership.org_id == org_id).scalar_subquery()
     pending = (
         select(func.count())
@@ -231,5 +234,6 @@ async def dashboard_facts(db: AsyncSession, org_id: UUID, user_id: UUID, now: da
     )
     has_totp = exists().where(TotpCredential.user_id == user_id, TotpCredential.confirmed_at.is_not(None))
     has_passkey = exists().where(WebAuthnCredential.user_id == user_id)
-    row = (await db.execute(select(members, pending, or_(has_totp, has_passkey)))).one()
-    return DashboardFacts(int(row[0]), int(row[1]), bool(row[2]))
+    has_project = exists().where(Project.org_id == org_id)
+    row = (await db.execute(select(members, pending, or_(has_totp, has_passkey), has_project))).one()
+    return DashboardFacts(int(row[0]), int(row[1]), bool(row[2]), bool(row[3]))

@@ -104,3 +104,20 @@ async def test_extra_fields_cannot_choose_the_owner_the_kind_or_the_organization
     await web.submit("/o/acme/members/leave", {"org_id": str(initech.id)})
     assert await orgs.membership(initech, stranger) is not None  # left Acme, not Initech
     assert await orgs.membership(acme.org, acme.member) is None
+
+
+async def test_the_welcome_checklist_ticks_off_steps_and_goes_when_all_are_done(
+    accounts: Accounts, web: WebClient, acme: Acme, db: AsyncSession
+) -> None:
+    from app.projects.models import Project
+
+    await accounts.login(web, "olive@example.com")
+    page = await web.get("/o/acme/")
+    assert 'href="/settings/two-factor"' in page.text  # not done yet
+    assert 'href="/o/acme/projects/new"' in page.text
+    assert page.text.count('class="done"') == 1  # teammates: Acme has three members
+    db.add(Project(org_id=acme.org.id, name="Launch", created_by=acme.owner.id))
+    await db.commit()
+    assert (await web.get("/o/acme/")).text.count('class="done"') == 2
+    await accounts.enrol_totp(acme.owner)
+    assert "Get <bdi>Acme</bdi> ready" not in (await web.get("/o/acme/")).text
