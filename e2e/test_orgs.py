@@ -110,6 +110,21 @@ def test_a_team_forms_around_an_invitation(
     mate.reload()
     expect(mate.get_by_role("navigation", name="Main").get_by_role("link", name="Settings")).to_be_visible()
 
+    # The owner's other pages: settings, roles, and a refusal that says why.
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Settings").click()
+    expect(heading(page)).to_have_text("Organization settings")
+    check(page)
+    page.get_by_role("link", name="Roles and permissions").click()
+    expect(heading(page)).to_have_text("Roles and permissions")
+    check(page)
+    page.goto(f"/o/{slug}/members")
+    console_errors.expect_error_response(409, f"/o/{slug}/members/leave")
+    page.get_by_role("button", name="Leave organization").click()
+    expect(page.get_by_role("alert")).to_contain_text("You are the only owner.")
+    check(page)
+    page.get_by_role("link", name="Go back").click()
+    expect(heading(page)).to_have_text("Members")
+
     # Two tabs, two organizations: the organization is in the URL, not in the session.
     other_tab = page.context.new_page()
     console_errors.watch(other_tab)
