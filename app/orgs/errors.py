@@ -26,6 +26,8 @@ from app.web.htmx import is_htmx, see_other
 __all__ = ("EXCEPTION_HANDLERS", "org_section_path")
 
 TWO_FACTOR_SETUP = "/settings/two-factor"
+HX_ALERT = {"HX-Retarget": "#flash", "HX-Reswap": "innerHTML", "Vary": "HX-Request"}
+"""An htmx answer shown in the page's alert region, whatever element asked."""
 POLICY_TEXT = {
     PolicyReason.SIGN_IN_METHOD: "does not accept the way this session signed in (for example an emailed link)",
     PolicyReason.SESSION_TOO_OLD: "asks its members to sign in again after a while, and this session is older than that",
@@ -55,6 +57,11 @@ def org_policy_handler(request: Request[Any, Any, Any], exc: OrgPolicyUnmet) -> 
             "warning",
         )
         return see_other(request, TWO_FACTOR_SETUP)
+    if is_htmx(request):  # a fragment would be swapped into the page: say it in the alert region
+        reason = f"{exc.org_name} {POLICY_TEXT[exc.reason]}. Sign out and sign in again to continue."
+        return Template(
+            "orgs/_rule_error.html", context={"reason": reason}, status_code=403, headers=HX_ALERT
+        )
     return Template(
         "orgs/policy_unmet.html",
         context={"org_name": exc.org_name, "why": POLICY_TEXT[exc.reason], "back": request.url.path},
@@ -65,9 +72,8 @@ def org_policy_handler(request: Request[Any, Any, Any], exc: OrgPolicyUnmet) -> 
 def org_rule_handler(request: Request[Any, Any, Any], exc: OrgRuleError) -> Response[Any]:
     """The rule's reason, where the person is looking."""
     if is_htmx(request):
-        hx = {"HX-Retarget": "#flash", "HX-Reswap": "innerHTML", "Vary": "HX-Request"}
         return Template(
-            "orgs/_rule_error.html", context={"reason": exc.reason}, status_code=exc.status, headers=hx
+            "orgs/_rule_error.html", context={"reason": exc.reason}, status_code=exc.status, headers=HX_ALERT
         )
     return Template(
         "orgs/rule_error.html",

@@ -77,6 +77,11 @@ async def test_a_session_begun_by_a_disallowed_method_is_refused_and_told_why(
     assert page.status_code == 403
     assert "does not accept the way this session signed in" in page.text
     assert 'action="/logout"' in page.text
+    fragment = await web.get("/o/acme/members", htmx=True)
+    assert fragment.status_code == 403
+    assert fragment.headers["hx-retarget"] == "#flash"
+    assert "Sign out and sign in again" in fragment.text
+    assert "<html" not in fragment.text
 
 
 async def test_a_session_older_than_the_org_allows_must_sign_in_again(
