@@ -105,7 +105,7 @@ class RegistrationController(Controller):
         )
         return Template(
             "auth/_password_feedback.html",
-            context={"problems": problems, "typed": bool(password)},
+            context={"problems": problems, "typed": bool(password), "error": None},
             headers=NO_STORE,
         )
 
