@@ -18,6 +18,7 @@ from litestar.exceptions import HTTPException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.status_codes import HTTP_401_UNAUTHORIZED, HTTP_403_FORBIDDEN
 
+from app.auth.core.platform_admin import ImpersonationRefused
 from app.auth.core.redirects import safe_redirect_target
 from app.auth.core.sessions import sudo_is_fresh
 from app.auth.core.sudo import seal_replay
@@ -73,6 +74,9 @@ async def requires_sudo(connection: ASGIConnection[Any, Any, Any, Any], handler:
     await requires_user(connection, handler)
     security = security_of(connection)
     current = connection.scope["auth"]
+    if current.impersonator_id is not None:
+        # Whatever needs sudo changes how the account is protected: never as someone else [75].
+        raise ImpersonationRefused()
     if not sudo_is_fresh(current.authenticated_at, security.clock.now(), security.policy):
         raise SudoRequired(replay=await seal_replay(connection))
 

@@ -54,7 +54,7 @@ def may_sign_in_by_mail(user: UserSecurityColumns) -> bool:
 
     When platform roles arrive, keep administrators out here (requirement 41).
     """
-    return user.is_active and user.confirmed_at is not None
+    return user.can_sign_in and user.confirmed_at is not None
 
 
 async def request_magic_link(db: AsyncSession, request: Request[Any, Any, Any], email: str) -> Pending:

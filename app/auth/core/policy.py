@@ -190,6 +190,8 @@ class SecurityPolicy:
     """Invitations one person may send per hour."""
     impersonation_max: timedelta = timedelta(minutes=30)
     """Longest an impersonation session lives [75]."""
+    impersonation_reason_min_length: int = 10
+    """Fewest characters the typed reason for an impersonation may have [75]."""
     audit_metadata_max_bytes: int = 8_192
     """Largest JSON metadata one audit event may carry."""
     audit_retention: timedelta = timedelta(days=365)

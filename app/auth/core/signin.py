@@ -109,7 +109,7 @@ async def check_password(
     """Stage 3: one hash verification whatever the case; count and record a failure."""
     security = security_of(request)
     user = who.user
-    usable = user is not None and user.is_active and user.confirmed_at is not None
+    usable = user is not None and user.can_sign_in and user.confirmed_at is not None
     stored = user.password_hash if usable and user is not None else None
     await release_connection(db)  # hashing is slow: hold no pool connection through it
     result = await security.hasher.verify(stored, password)

@@ -29,6 +29,7 @@ from litestar.connection import ASGIConnection
 from app.auth.core.audit_log import audit
 from app.auth.core.cookies import expire_cookie, set_cookie
 from app.auth.core.crypto import DecryptionError
+from app.auth.core.platform_admin import ImpersonationRefused
 from app.auth.core.redirects import safe_redirect_target
 from app.auth.core.second_factor import Factors, SecondFactorProblem, check_second_factor, factors_of
 from app.auth.core.session_store import load_account, mark_reauthenticated, set_session_cookie
@@ -77,6 +78,8 @@ async def grant_sudo(
     db: Any, request: Request[Any, Any, Any], response: Response[Any], *, method: str
 ) -> None:
     """Credentials were just presented: a fresh session token and a fresh sudo window [18][28]."""
+    if request.auth.impersonator_id is not None:
+        raise ImpersonationRefused()  # an impersonation never gains sudo [75]
     security = security_of(request)
     new = await mark_reauthenticated(db, request.auth, security)
     await audit(db, request, "auth.sudo.granted", user_id=request.user.id, method=method)
@@ -91,6 +94,8 @@ async def confirm_sudo(
     Raises `ThrottledError` or `InvalidCredentialsError` like sign-in, `PasskeyRequiredError` when
     only a passkey will do, and `CodeRequiredError` (with the reason) for a missing or wrong code.
     """
+    if request.auth.impersonator_id is not None:
+        raise ImpersonationRefused()
     factors = await factors_of(db, request.user.id)
     if factors.passkeys and not factors.totp:
         raise PasskeyRequiredError()
