@@ -19,7 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.auth.core.cookies import expire_cookie, set_cookie
 from app.auth.core.limits import client_address
-from app.auth.core.models import AuthSession, PlatformAdmin, RememberToken, TrustedBrowser, UserSecurityColumns
+from app.auth.core.models import (
+    AuthSession,
+    PlatformAdmin,
+    RememberToken,
+    TrustedBrowser,
+    UserSecurityColumns,
+)
 from app.auth.core.sessions import (
     NewSession,
     SessionKind,

@@ -11,7 +11,6 @@ import advanced_alchemy.types
 import sqlalchemy as sa
 from alembic import op
 
-
 revision: str = "e94e72f68c94"
 down_revision: str | None = "895ceb6c63d6"
 branch_labels: str | Sequence[str] | None = None
