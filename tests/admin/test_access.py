@@ -133,7 +133,9 @@ async def test_lock_stops_sign_in_and_is_audited_with_the_admin_as_actor(
     await admin.web.get(f"/admin/users/{target.id}")
     response = await admin.web.submit(f"/admin/users/{target.id}/lock", {"reason": "suspicious activity"})
     assert response.status_code == 303
-    assert (await victim_browser.get("/settings", follow_redirects=False)).status_code == 303  # thrown out
+    assert (
+        await victim_browser.get("/settings/profile", follow_redirects=False)
+    ).status_code == 303  # thrown out
     await victim_browser.get("/login")
     refused = await victim_browser.submit(
         "/login", {"email": "ada@example.com", "password": "correct horse battery staple"}
@@ -175,7 +177,7 @@ async def test_disable_ends_sessions_and_refuses_sign_in(
     await admin.web.submit(f"/admin/users/{target.id}/disable", {"reason": "abuse report 42"})
     await db.refresh(target)
     assert not target.is_active
-    assert (await victim_browser.get("/settings", follow_redirects=False)).status_code == 303
+    assert (await victim_browser.get("/settings/profile", follow_redirects=False)).status_code == 303
 
 
 async def test_the_console_cannot_act_on_another_admin(
