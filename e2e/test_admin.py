@@ -118,13 +118,13 @@ def test_the_admin_journey(
     axe(page)
     shoot(page, "user")
 
-    page.locator("#reason-lock").fill("Reported lost laptop")
+    page.get_by_label("Why lock sign-in?").fill("Reported lost laptop")
     page.get_by_role("button", name="Lock sign-in").click()
     expect(page.get_by_text("Sign-in is locked")).to_be_visible()
     page.get_by_role("button", name="Unlock sign-in").click()
     expect(page.get_by_text("Sign-in is unlocked.")).to_be_visible()
 
-    page.locator("#reason-impersonate").fill("Ticket 77: cannot find the projects page")
+    page.get_by_label("Why do you need to sign in as them?").fill("Ticket 77: cannot find the projects page")
     page.get_by_role("button", name="Sign in as them").click()
     banner = page.get_by_role("region", name="Impersonation")
     expect(banner).to_contain_text("You are signed in as mia@example.com")

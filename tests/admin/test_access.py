@@ -190,3 +190,25 @@ async def test_the_console_cannot_act_on_another_admin(
     await admin.web.submit(f"/admin/users/{other.id}/lock", {"reason": "testing the rule"})
     await db.refresh(other)
     assert other.sign_in_locked_at is None
+
+
+async def test_no_admin_route_sets_a_password_for_another_user(
+    admin: Admin, accounts: Accounts, app: Litestar, db: AsyncSession
+) -> None:
+    target = await accounts.create("ada@example.com")
+    before = target.password_hash
+    await admin.web.get(f"/admin/users/{target.id}")
+    fields = {
+        "password": "a brand new password 1",
+        "new_password": "a brand new password 1",
+        "reason": "x" * 20,
+    }
+    for method, path in admin_routes(app):
+        if method == "POST" and "/users/" in path:
+            await admin.web.submit(
+                path.replace("00000000-0000-0000-0000-000000000000", str(target.id), 1), fields
+            )
+    await db.refresh(target)
+    assert target.password_hash == before
+    pages = [await admin.web.get(path) for path in ("/admin/users", f"/admin/users/{target.id}")]
+    assert all('type="password"' not in page.text for page in pages)
