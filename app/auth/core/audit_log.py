@@ -105,9 +105,9 @@ def from_request(
     While an administrator is signed in as someone, every event with an actor also names the
     administrator (`impersonator_id`), whoever wrote it: no flow can forget to [76].
     """
-    current = request.scope.get("auth")
-    if impersonator_id is None and actor_id is not None and getattr(current, "impersonator_id", None):
-        impersonator_id = current.impersonator_id  # type: ignore[union-attr]
+    acting_admin = getattr(request.scope.get("auth"), "impersonator_id", None)
+    if impersonator_id is None and actor_id is not None and acting_admin is not None:
+        impersonator_id = acting_admin
     peer = request.client.host if request.client else None
     ip = client_ip(peer, request.headers.get("x-forwarded-for"), security_of(request).trusted_proxies)
     return AuditRecord(
