@@ -121,7 +121,7 @@ async def search_users(db: AsyncSession, query: UserQuery) -> tuple[list[Any], s
         )
     if query.filter:
         statement = statement.where(_CONDITIONS[query.filter])
-    columns = {
+    columns: tuple[Any, Any] = {
         "newest": (User.created_at.desc(), User.id.desc()),
         "oldest": (User.created_at.asc(), User.id.asc()),
         "email": (User.email_canonical.asc(), User.id.asc()),
