@@ -18,7 +18,6 @@ from litestar.exceptions import HTTPException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.status_codes import HTTP_401_UNAUTHORIZED, HTTP_403_FORBIDDEN
 
-from app.auth.core.platform_admin import ImpersonationRefused
 from app.auth.core.redirects import safe_redirect_target
 from app.auth.core.sessions import sudo_is_fresh
 from app.auth.core.sudo import seal_replay
@@ -26,6 +25,7 @@ from app.auth.core.toolkit import security_of
 
 __all__ = (
     "AlreadySignedIn",
+    "ImpersonationRefused",
     "LoginRequired",
     "SudoRequired",
     "requires_anonymous",
@@ -55,6 +55,13 @@ class SudoRequired(HTTPException):
     def __init__(self, *args: Any, replay: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.replay = replay
+
+
+class ImpersonationRefused(HTTPException):
+    """Not while signed in as someone else: stop impersonating first [75]."""
+
+    status_code = HTTP_403_FORBIDDEN
+    detail = "Not available while you are signed in as someone else. Stop impersonating first."
 
 
 class AlreadySignedIn(HTTPException):

@@ -28,6 +28,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.core.db import DB_STATE_KEY, autocommit_engine
+from app.auth.core.guards import ImpersonationRefused, SudoRequired
 from app.auth.core.models import AuthSession, PlatformAdmin, TotpCredential, WebAuthnCredential
 from app.auth.core.toolkit import security_of
 
@@ -57,13 +58,6 @@ class SecondFactorEnrolmentRequired(HTTPException):
 
     status_code = HTTP_403_FORBIDDEN
     detail = "Administrators need two-step verification."
-
-
-class ImpersonationRefused(HTTPException):
-    """Not while signed in as someone else: stop impersonating first [75]."""
-
-    status_code = HTTP_403_FORBIDDEN
-    detail = "Not available while you are signed in as someone else. Stop impersonating first."
 
 
 async def grant_admin(db: AsyncSession, user_id: UUID, *, can_impersonate: bool) -> None:
@@ -126,4 +120,10 @@ async def requires_platform_admin(
         raise NotFoundException()
     if not row[1]:
         raise SecondFactorEnrolmentRequired()
+    authenticated = current.authenticated_at
+    if (
+        authenticated is None
+        or security.clock.now() - authenticated >= security.policy.admin_reauthentication_interval
+    ):
+        raise SudoRequired()
     connection.scope["platform_admin"] = AdminGrant(user_id=user.id, can_impersonate=bool(row[0]))  # type: ignore[typeddict-unknown-key]
