@@ -212,3 +212,14 @@ async def test_no_admin_route_sets_a_password_for_another_user(
     assert target.password_hash == before
     pages = [await admin.web.get(path) for path in ("/admin/users", f"/admin/users/{target.id}")]
     assert all('type="password"' not in page.text for page in pages)
+
+
+async def test_the_console_asks_for_credentials_again_after_an_hour(admin: Admin, clock: FrozenClock) -> None:
+    for _ in range(2):  # busy the whole time: this is not the idle timeout
+        clock.advance(timedelta(minutes=25))
+        assert (await admin.web.get("/admin/users", follow_redirects=False)).status_code == 200
+    clock.advance(timedelta(minutes=11))
+    response = await admin.web.get("/admin/users", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/sudo?next=/admin/users")
+    assert (await admin.web.get("/settings/profile", follow_redirects=False)).status_code == 200
