@@ -20,6 +20,7 @@ The rules, each enforced here rather than left to pages:
 - **On the record.** Start and stop are audited with administrator, user, reason and address;
   every event written meanwhile names the administrator as `impersonator_id`
   (`audit_log.from_request`), and the user's security page lists the visits (`support_visits`).
+  The adapter may also have the user mailed (`AccountAdapter.mail_on_impersonation`).
 """
 
 from __future__ import annotations
@@ -134,6 +135,12 @@ async def start_impersonation(
         db, request, STARTED, actor_id=admin.id, user_id=target_id, reason=reason,
         minutes=int(policy.impersonation_max.total_seconds() // 60),
     )  # fmt: skip
+    if security.adapter.mail_on_impersonation(request, target):
+        context = {
+            "minutes": int(policy.impersonation_max.total_seconds() // 60),
+            "security_link": security.link("security"),
+        }
+        security.adapter.send_mail(db, to=target.email, template="support_access", context=context)
     await db.flush()
     return new
 
