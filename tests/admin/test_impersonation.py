@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from litestar import Litestar
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.core.clock import FrozenClock
@@ -253,3 +255,21 @@ async def test_a_user_who_is_not_impersonating_cannot_call_stop(accounts: Accoun
     await web.get("/settings")
     assert (await web.submit("/impersonation/stop")).status_code == 404
     assert (await web.get("/settings/profile", follow_redirects=False)).status_code == 200
+
+
+async def test_the_user_is_mailed_only_when_the_setting_asks(
+    admin: Admin, target: User, settings: Any, app: Litestar, db: AsyncSession
+) -> None:
+    before = await queued_mails(db)
+    await start(admin, target)
+    assert await queued_mails(db) == before
+    await admin.web.submit("/impersonation/stop")
+    app.state.settings = settings.model_copy(update={"impersonation_notify_user": True})
+    await start(admin, target)
+    assert await queued_mails(db) == before + 1
+
+
+async def queued_mails(db: AsyncSession) -> int:
+    """Mails deferred so far (each is one outbox row; the recipient inside is sealed)."""
+    count = await db.scalar(text("SELECT count(*) FROM job_outbox WHERE task = 'send_email'"))
+    return int(count or 0)
