@@ -15,11 +15,6 @@ from app.auth.core.models import AuditEvent
 from tests.admin.conftest import Admin
 from tests.support.database import make_settings
 
-pytestmark = pytest.mark.skipif(
-    bool(os.environ.get("SAQ_REDIS_URL")), reason="failed jobs are listed from PostgreSQL"
-)
-
-
 @pytest.fixture
 def app(database_url: str, db: AsyncSession, clock: FrozenClock) -> Litestar:
     """The app without its in-process worker, so a failed job stays failed until retried."""
