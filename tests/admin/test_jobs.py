@@ -15,6 +15,7 @@ from app.auth.core.models import AuditEvent
 from tests.admin.conftest import Admin
 from tests.support.database import make_settings
 
+
 @pytest.fixture
 def app(database_url: str, db: AsyncSession, clock: FrozenClock) -> Litestar:
     """The app without its in-process worker, so a failed job stays failed until retried."""
