@@ -15,6 +15,7 @@ from app.auth.core.platform_admin import grant_admin
 from app.auth.models import User
 from tests.admin.conftest import Admin
 from tests.support.accounts import Accounts
+from tests.support.mail import Mailbox
 from tests.support.web import WebClient
 
 
@@ -223,3 +224,19 @@ async def test_the_console_asks_for_credentials_again_after_an_hour(admin: Admin
     assert response.status_code == 303
     assert response.headers["location"].startswith("/sudo?next=/admin/users")
     assert (await admin.web.get("/settings/profile", follow_redirects=False)).status_code == 200
+
+
+async def test_an_administrator_gets_no_sign_in_link_by_mail(
+    accounts: Accounts, web: WebClient, db: AsyncSession, mailbox: Mailbox
+) -> None:
+    from tests.auth.test_magic_link import ask, shape, sign_in_mail
+
+    admin_user = await accounts.create("gus@example.com")
+    await grant_admin(db, admin_user.id, can_impersonate=False)
+    await db.commit()
+    await accounts.create("ada@example.com")
+    refused = await ask(web, "gus@example.com")
+    await ask(web.other_browser(), "ada@example.com")  # a known mail to wait for
+    await sign_in_mail(mailbox, "ada@example.com")
+    assert await mailbox.messages("gus@example.com") == []
+    assert shape(refused) == (303, "/login/email/check-inbox", ["magic"])
