@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+import structlog
 from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.handlers.base import BaseRouteHandler
@@ -43,6 +44,8 @@ __all__ = (
     "requires_platform_admin",
     "revoke_admin",
 )
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,8 @@ async def requires_platform_admin(
     async with autocommit_engine(connection.app.state[DB_STATE_KEY], security.extra).connect() as conn:
         row = (await conn.execute(query)).first()
     if row is None:
+        # Logged, not audited: a GET must not write, and a probe is not an event in anyone's account [91].
+        log.warning("admin.access_refused", user_id=str(user.id), path=connection.scope["path"])
         raise NotFoundException()
     if not row[1]:
         raise SecondFactorEnrolmentRequired()
