@@ -29,6 +29,7 @@ from app.auth.core.audit_export import (
 )
 from app.auth.core.audit_log import audit
 from app.auth.core.guards import requires_sudo
+from app.auth.core.identity import InvalidEmail, canonical_email
 from app.auth.core.models import AuditEvent
 from app.auth.core.platform_admin import requires_platform_admin
 from app.auth.models import User
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 __all__ = ("AdminAuditController",)
 
 PAGE_SIZE = 50
+_NOBODY = UUID(int=0)
 FIELDS = ("actor", "target", "org", "action", "outcome", "from", "to")
 
 
@@ -58,9 +60,10 @@ class ExplorerQuery:
     def parse(cls, params: Mapping[str, str]) -> ExplorerQuery:
         """Read the filters; values that do not parse are dropped."""
         values = {name: " ".join(str(params.get(name, "")).split())[:100] for name in FIELDS}
-        for name in ("actor", "org"):
-            if values[name] and _uuid(values[name]) is None:
-                values[name] = ""
+        if values["org"] and _uuid(values["org"]) is None:
+            values["org"] = ""
+        if values["actor"] and _uuid(values["actor"]) is None and "@" not in values["actor"]:
+            values["actor"] = ""
         if values["outcome"] not in ("", "success", "failure"):
             values["outcome"] = ""
         for name in ("from", "to"):
@@ -70,12 +73,21 @@ class ExplorerQuery:
         return cls(values=values, before=int(before) if before.isdigit() and len(before) < 19 else None)
 
     @property
-    def filters(self) -> AuditFilter:
-        """The core's filter; dates are whole UTC days, `to` included."""
+    def people(self) -> set[str]:
+        """Email addresses typed into the actor or target box (looked up before querying)."""
+        return {self.values[name] for name in ("actor", "target") if "@" in self.values[name]}
+
+    def filters(self, ids: Mapping[str, UUID] | None = None) -> AuditFilter:
+        """The core's filter, with typed addresses replaced by `ids`; dates are whole UTC days, `to` included.
+
+        An address with no account matches nothing (the nil UUID), rather than being ignored.
+        """
+        ids = ids or {}
         until = _day(self.values["to"])
+        actor, target = self.values["actor"], self.values["target"]
         return AuditFilter(
-            actor_id=_uuid(self.values["actor"]),
-            target_id=self.values["target"],
+            actor_id=ids.get(actor, _NOBODY) if "@" in actor else _uuid(actor),
+            target_id=str(ids.get(target, _NOBODY)) if "@" in target else target,
             action=self.values["action"],
             outcome=self.values["outcome"],
             since=_day(self.values["from"]),
@@ -124,7 +136,8 @@ class AdminAuditController(Controller):
     async def index(self, request: Request[Any, Any, Any], db_session: DBSession) -> Template:
         """Newest events first; "Load more" (htmx) appends the next rows, without JS it opens the next page."""
         query = ExplorerQuery.parse(request.query_params)
-        statement = platform_events(User, query.filters, org_id=query.org_id).limit(PAGE_SIZE + 1)
+        filters = query.filters(await _ids_of(db_session, query.people))
+        statement = platform_events(User, filters, org_id=query.org_id).limit(PAGE_SIZE + 1)
         rows = list(await db_session.execute(statement))
         events, more = rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
         verdict = (
@@ -183,10 +196,11 @@ class AdminAuditController(Controller):
             format=fmt,
             filters={key: value for key, value in query.values.items() if value},
         )
+        filters = query.filters(await _ids_of(db_session, query.people))
         engine = request.app.state.db_config.get_engine()
         stamp = request.app.state.security.clock.now().strftime("%Y%m%d-%H%M%S")
         return Stream(
-            stream_export(engine, platform_events(User, query.filters, org_id=query.org_id), fmt),
+            stream_export(engine, platform_events(User, filters, org_id=query.org_id), fmt),
             media_type=EXPORT_FORMATS[fmt],
             headers={**NO_STORE, "Content-Disposition": f'attachment; filename="audit-{stamp}.{fmt}"'},
         )
@@ -198,6 +212,20 @@ class AdminAuditController(Controller):
         await audit(db_session, request, "admin.audit.verify_requested", actor_id=request.user.id)
         flash(request, "The chain check is running. Reload this page in a moment for the result.", "info")
         return see_other(request, "/admin/audit")
+
+
+async def _ids_of(db: DBSession, addresses: set[str]) -> dict[str, UUID]:
+    """The account ids of typed addresses (one statement, none when nothing was typed)."""
+    canonical = {}
+    for address in addresses:
+        try:
+            canonical[canonical_email(address)] = address
+        except InvalidEmail:
+            continue
+    if not canonical:
+        return {}
+    rows = await db.execute(select(User.email_canonical, User.id).where(User.email_canonical.in_(canonical)))
+    return {canonical[email]: user_id for email, user_id in rows}
 
 
 def row_hash_hex(value: bytes | None) -> str:

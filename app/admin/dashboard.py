@@ -25,8 +25,8 @@ from app.outbox import OutboxJob
 
 __all__ = ("AdminDashboardController",)
 
+SIGN_UPS = "Sign-ups"
 SERIES = {
-    "auth.register.requested": "Sign-ups",
     "auth.login.succeeded": "Sign-ins",
     "auth.login.failed": "Failed sign-ins",
     "auth.login.throttled": "Throttled attempts",
@@ -55,7 +55,13 @@ class AdminDashboardController(Controller):
         counts: dict[str, dict[Any, int]] = {action: {} for action in SERIES}
         for action, on, count in rows:
             counts[action][on] = count
-        charts = [
+        # Sign-ups are accounts made, whichever way (the form, an identity provider, the command line).
+        joined = cast(func.timezone("UTC", User.created_at), Date)
+        sign_ups = await db_session.execute(
+            select(joined, func.count()).where(User.created_at >= since).group_by(joined)
+        )
+        charts = [bar_chart(SIGN_UPS, daily_series({day: count for day, count in sign_ups}, since.date()))]
+        charts += [
             bar_chart(label, daily_series(counts[action], since.date())) for action, label in SERIES.items()
         ]
         live = (AuthSession.expires_at > now) & (AuthSession.last_seen_at > idle_cutoff(now, security.policy))

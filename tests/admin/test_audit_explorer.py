@@ -208,3 +208,19 @@ async def test_a_broken_chain_is_reported_as_broken(admin: Admin, app: Litestar,
     assert verdict["first_broken_seq"] is not None
     page = await admin.web.get("/admin/audit")
     assert "Broken" in page.text
+
+
+async def test_actor_and_target_may_be_typed_as_an_email_address(
+    admin: Admin, accounts: Accounts, db: AsyncSession
+) -> None:
+    ada = await accounts.create("ada@example.com")
+    await add_event(db, "auth.login.failed", actor=ada.id, outcome="failure", target=str(ada.id))
+    await add_event(db, "auth.login.succeeded", actor=admin.user.id, target=str(admin.user.id))
+    by_actor = await admin.web.get("/admin/audit?actor=ADA@example.com")
+    assert "<code>auth.login.failed</code>" in by_actor.text
+    assert "<code>auth.login.succeeded</code>" not in by_actor.text
+    by_target = await admin.web.get("/admin/audit?target=ada@example.com")
+    assert "<code>auth.login.failed</code>" in by_target.text
+    assert "<code>auth.login.succeeded</code>" not in by_target.text
+    nobody = await admin.web.get("/admin/audit?actor=nobody@example.com")
+    assert "No events match." in nobody.text
