@@ -110,6 +110,7 @@ async def start_impersonation(
             target_id=str(target_id), refused=refusal,
         )  # fmt: skip
         raise ImpersonationError(refusal)
+    assert target is not None  # a missing target is a refusal above
     new = start_session(SessionKind.IMPERSONATION, clock=security.clock, policy=policy)
     agent = request.headers.get("user-agent", "")[:512]
     db.add(
