@@ -60,7 +60,7 @@ class AdminDashboardController(Controller):
         sign_ups = await db_session.execute(
             select(joined, func.count()).where(User.created_at >= since).group_by(joined)
         )
-        charts = [bar_chart(SIGN_UPS, daily_series({day: count for day, count in sign_ups}, since.date()))]
+        charts = [bar_chart(SIGN_UPS, daily_series(dict(sign_ups.all()), since.date()))]
         charts += [
             bar_chart(label, daily_series(counts[action], since.date())) for action, label in SERIES.items()
         ]
