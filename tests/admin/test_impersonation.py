@@ -273,3 +273,21 @@ async def queued_mails(db: AsyncSession) -> int:
     """Mails deferred so far (each is one outbox row; the recipient inside is sealed)."""
     count = await db.scalar(text("SELECT count(*) FROM job_outbox WHERE task = 'send_email'"))
     return int(count or 0)
+
+
+async def test_signing_out_while_impersonating_ends_both_sessions(
+    admin: Admin, target: User, db: AsyncSession
+) -> None:
+    await start(admin, target)
+    await admin.web.get("/")
+    await admin.web.submit("/logout")
+    assert (
+        await db.scalar(select(func.count(AuthSession.id)).where(AuthSession.user_id == admin.user.id)) == 0
+    )
+    assert (
+        await db.scalar(select(func.count(AuthSession.id)).where(AuthSession.impersonator_id.is_not(None)))
+        == 0
+    )
+    logout = await db.scalar(select(AuditEvent).where(AuditEvent.action == "auth.logout"))
+    assert logout is not None
+    assert (logout.actor_id, logout.impersonator_id) == (target.id, admin.user.id)
