@@ -177,3 +177,31 @@ def test_the_console_is_a_404_for_everyone_else(
     response = page.goto("/admin/")
     assert response is not None
     assert response.status == 404
+
+
+def test_finding_a_user_and_impersonating_work_without_javascript(demo_data: None, no_js_page: Page) -> None:
+    page = no_js_page
+    email = "nojs-admin@example.com"
+    litestar("users", "create", email, "--confirmed", stdin=PASSWORD + "\n")
+    litestar("admin", "grant", email, "--impersonate")
+    page.goto("/login")
+    form = page.locator("#login-form")
+    form.get_by_label("Email address", exact=True).fill(email)
+    form.get_by_label("Password", exact=True).fill(PASSWORD)
+    form.get_by_role("button", name="Sign in").click()
+    page.goto("/settings/two-factor")
+    page.get_by_role("button", name="Set up an authenticator app").click()
+    secret = page.locator(".secret code").inner_text().replace(" ", "")
+    page.get_by_label("Type the 6-digit code the app shows").fill(code_at(secret))
+    page.get_by_role("button", name="Turn on").click()
+
+    page.goto("/admin/users")
+    page.get_by_label("Email or name").fill("vic@")
+    page.get_by_role("button", name="Search").click()
+    expect(page).to_have_url(re.compile(r"q=vic"))
+    page.locator("#user-results").get_by_role("link", name="vic@example.com").click()
+    page.get_by_label("Why do you need to sign in as them?").fill("Ticket 78: checking the viewer role")
+    page.get_by_role("button", name="Sign in as them").click()
+    expect(page.get_by_role("region", name="Impersonation")).to_contain_text("vic@example.com")
+    page.get_by_role("button", name="Stop impersonating").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("vic@example.com")
