@@ -14,6 +14,7 @@ from litestar.response import Template
 from sqlalchemy import Date, cast, func, select
 
 from app.admin.charts import DAYS, bar_chart, daily_series
+from app.admin.jobs import FAILED_SHOWN, failed_jobs
 from app.auth.core.models import AuditEvent, AuthSession, Organization, TotpCredential, WebAuthnCredential
 from app.auth.core.platform_admin import requires_platform_admin
 from app.auth.core.sessions import idle_cutoff
@@ -97,6 +98,8 @@ class AdminDashboardController(Controller):
                 "outbox_unsent": int(totals[5] or 0),
                 "outbox_oldest": totals[6],
                 "queued": await jobs.queue.count("queued"),
+                "failed": len(await failed_jobs(jobs.queue)),
+                "failed_shown": FAILED_SHOWN,
                 "now": now,
             },
             headers=NO_STORE,

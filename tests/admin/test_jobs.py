@@ -50,3 +50,11 @@ async def test_only_a_failed_job_can_be_retried(admin: Admin, app: Litestar, db:
     page = await admin.web.get("/admin/jobs")
     assert "That job is not waiting for a retry." in page.text
     assert await db.scalar(select(AuditEvent.id).where(AuditEvent.action == "admin.job.retried")) is None
+
+
+async def test_the_dashboard_counts_failed_jobs(admin: Admin, app: Litestar) -> None:
+    queue = app.state.jobs.queue
+    job = await queue.enqueue("send_email", key="mail-that-failed", sealed="x")
+    await queue.finish(job, Status.FAILED, error="boom")
+    page = await admin.web.get("/admin/")
+    assert "<strong>1 failed</strong>" in page.text
