@@ -61,6 +61,9 @@ def task_options(task: str, settings: Settings) -> TaskOptions:
     if task == "purge_expired":
         # Idempotent and periodic: if one run fails, the next one ten minutes later catches up.
         return TaskOptions(timeout=120, retries=1, ttl=3600)
+    if task == "verify_audit_log":
+        # Reads the whole log once; asked for by hand from the admin console, so no retry storm.
+        return TaskOptions(timeout=600, retries=1, ttl=24 * 3600)
     raise LookupError(f"unknown task {task!r}: add it to TASKS and declare its options here")
 
 

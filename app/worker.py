@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from saq import CronJob, Worker
 
+from app.admin.tasks import verify_audit_log
 from app.auth.core.maintenance import purge_expired
 from app.jobs import Jobs, build_queue, task_options
 from app.mail.tasks import relay_outbox, send_email, worker_shutdown, worker_startup
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-TASKS = (send_email, purge_expired, relay_outbox)
+TASKS = (send_email, purge_expired, relay_outbox, verify_audit_log)
 """Every function a worker may run. Each must have its options declared in `app.jobs.task_options`."""
 
 

@@ -57,6 +57,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "backup_code_used": {**_WHERE, "remaining": 2},
     "mfa_locked": {**_WHERE, "lock_duration": "15 minutes"},
     "oauth_changed": {**_WHERE, "change": "linked", "provider": "GitHub"},
+    "support_access": {"minutes": 30, "security_link": f"{_BASE}/settings/security"},
 }
 """Template name → context used for its preview."""
 
