@@ -17,7 +17,6 @@ from app.auth.core.audit_log import audit
 from app.auth.core.domain_join import (
     JOIN_MODES,
     eligible_orgs,
-    join_automatically,
     join_by_domain,
     set_domain_join,
 )
@@ -212,19 +211,29 @@ async def domain_offers(request: Request[Any, Any, Any], db: DBSession) -> list[
 
 
 async def join_on_landing(request: Request[Any, Any, Any], db: DBSession) -> None:
-    """After sign-in: join the organizations that take this address in automatically, and say so."""
+    """After sign-in: join the organizations that take this address in automatically, and point
+    at the ones that offer it (they are joined from the organizations list)."""
     account = await db.get_one(User, request.user.id)
-    for joined in await join_automatically(db, security_of(request), account):
+    security = security_of(request)
+    for offer in await eligible_orgs(db, security, account):
+        if offer.mode == "offer":
+            flash(
+                request,
+                f"You can join {offer.name}: your address is at {offer.domain_display}. See Organizations.",
+            )
+            continue
+        if await join_by_domain(db, security, account, offer.org_id) is None:
+            continue
         await audit(
             db,
             request,
             "org.member.joined",
             actor_id=account.id,
-            org_id=joined.org_id,
+            org_id=offer.org_id,
             via="domain_auto",
-            domain=joined.domain,
+            domain=offer.domain,
         )
-        flash(request, f"You joined {joined.name}: your address is at {joined.domain_display}.", "success")
+        flash(request, f"You joined {offer.name}: your address is at {offer.domain_display}.", "success")
 
 
 async def _page(

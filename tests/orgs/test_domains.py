@@ -341,6 +341,8 @@ async def test_a_confirmed_address_is_offered_to_join_and_joins_as_a_member(
     carl = await accounts.create(f"carl@{DOMAIN}")
     browser = web.other_browser()
     await accounts.login(browser, carl.email)
+    landing = await browser.get("/dashboard", follow_redirects=True)
+    assert f"You can join Acme: your address is at {DOMAIN}." in landing.text
     listing = await browser.get("/orgs")
     assert "You can join" in listing.text
     assert f"Your address is at <bdi>{DOMAIN}</bdi>" in listing.text
