@@ -127,19 +127,17 @@ class DomainsController(Controller):
             actor_id=org.user_id,
             org_id=org.org_id,
             target_type="domain",
-            target_id=str(check.claim.id),
-            domain=check.claim.domain,
+            target_id=str(check.domain_id),
+            domain=check.domain,
             result=check.result.value,
         )
         kind, message = CHECK_MESSAGES[check.result]
         flash(
             request,
-            message.format(
-                domain=display_domain(check.claim.domain), name=challenge_name(check.claim.domain)
-            ),
+            message.format(domain=display_domain(check.domain), name=challenge_name(check.domain)),
             kind,
         )
-        return see_other(request, f"/o/{org.slug}/domains#domain-{check.claim.id}")
+        return see_other(request, f"/o/{org.slug}/domains#domain-{check.domain_id}")
 
     @post("/{domain_id:uuid}/remove", name="org_domain_remove")
     async def remove(

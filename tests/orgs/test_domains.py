@@ -8,7 +8,8 @@ from datetime import timedelta
 
 import pytest
 from litestar import Litestar
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.asgi import create_app
@@ -281,6 +282,28 @@ async def test_a_domain_another_org_verified_first_cannot_be_verified(
     assert "Another organization has verified" in page
     assert (await claim_of(db, globex)).verified_at is None
     assert (await claim_of(db, acme.org)).verified_at is not None
+
+
+async def test_the_database_refuses_a_second_verified_owner_of_a_domain(
+    accounts: Accounts, acme: Acme, orgs: Orgs, db: AsyncSession, clock: FrozenClock
+) -> None:
+    """The last word when two organizations verify at the same moment: a partial unique index."""
+    globex = await orgs.create(await accounts.create("gina@globex.io"), "Globex", "globex")
+    db.add(OrgDomain(org_id=acme.org.id, domain=DOMAIN, verification_token="a", verified_at=clock.now()))
+    await db.commit()
+    db.add(OrgDomain(org_id=globex.id, domain=DOMAIN, verification_token="b"))
+    await db.commit()  # an unverified claim on the same domain is fine
+    db.add(
+        OrgDomain(org_id=globex.id, domain="other-" + DOMAIN, verification_token="c", verified_at=clock.now())
+    )
+    await db.commit()
+    with pytest.raises(IntegrityError):
+        await db.execute(
+            update(OrgDomain)
+            .where(OrgDomain.org_id == globex.id, OrgDomain.domain == DOMAIN)
+            .values(verified_at=clock.now())
+        )
+    await db.rollback()
 
 
 # --- tenant isolation

@@ -23,6 +23,9 @@ Rules, each enforced here:
 - **Checks are paced**: one per domain per `domain_check_min_interval`, so the page cannot be
   used to hammer a nameserver; at most `domains_per_org` domains per organization.
 
+A check holds the request's connection (and the claim's row lock) while DNS answers, at most
+`Security.dns_timeout`; it is paced per domain and needs `domains:manage`, so it stays rare.
+
 Joining by domain is in `app.auth.core.domain_join`.
 """
 
@@ -56,6 +59,7 @@ __all__ = (
     "RECORD_PREFIX",
     "CheckResult",
     "DomainStatus",
+    "Verification",
     "add_domain",
     "challenge_name",
     "challenge_value",
@@ -185,13 +189,15 @@ async def remove_domain(db: AsyncSession, ctx: OrgContext, domain_id: UUID) -> O
 
 @dataclass(frozen=True)
 class Verification:
-    """A check's outcome, and the claim it was about."""
+    """A check's outcome, and which domain it was about."""
 
     result: CheckResult
-    claim: OrgDomain
+    domain_id: UUID
+    domain: str
 
     @property
     def ok(self) -> bool:
+        """Whether the record was found (the domain is verified now)."""
         return self.result is CheckResult.VERIFIED
 
 
@@ -203,27 +209,28 @@ async def verify_domain(
     claim = await _claim(db, ctx, domain_id)
     now = security.clock.now()
     policy = security.policy
+
+    def outcome(result: CheckResult) -> Verification:
+        return Verification(result, claim.id, claim.domain)
+
     if claim.checked_at is not None and claim.checked_at > now - policy.domain_check_min_interval:
-        return Verification(CheckResult.TOO_SOON, claim)
+        return outcome(CheckResult.TOO_SOON)
     if domain_status(security, claim, now) is DomainStatus.EXPIRED:
-        return Verification(CheckResult.EXPIRED, claim)
+        return outcome(CheckResult.EXPIRED)
     if await _verified_elsewhere(db, claim.domain, ctx.org_id):
-        return Verification(CheckResult.TAKEN, claim)
-    claim.checked_at = now
-    result = await lookup_txt(security, claim.domain, challenge_value(claim))
-    if result is CheckResult.VERIFIED:
-        try:
-            async with db.begin_nested():
-                await db.execute(
-                    update(OrgDomain).where(OrgDomain.id == claim.id).values(verified_at=now, checked_at=now)
-                )
-        except IntegrityError:  # another organization verified it between our check and now
-            return Verification(CheckResult.TAKEN, claim)
-        claim.verified_at = now
-    elif result is not CheckResult.UNREACHABLE:
-        claim.verified_at = None  # the proof is gone: the verification goes with it
-    await db.flush()
-    return Verification(result, claim)
+        return outcome(CheckResult.TAKEN)
+    found = outcome(await lookup_txt(security, claim.domain, challenge_value(claim)))
+    values: dict[str, datetime | None] = {"checked_at": now}
+    if found.ok:
+        values["verified_at"] = now
+    elif found.result is not CheckResult.UNREACHABLE:
+        values["verified_at"] = None  # the proof is gone: the verification goes with it
+    try:
+        async with db.begin_nested():
+            await db.execute(update(OrgDomain).where(OrgDomain.id == claim.id).values(**values))
+    except IntegrityError:  # another organization verified it between our check and now
+        return Verification(CheckResult.TAKEN, found.domain_id, found.domain)
+    return found
 
 
 async def lookup_txt(security: Security, domain: str, expected: str) -> CheckResult:
@@ -240,17 +247,13 @@ async def lookup_txt(security: Security, domain: str, expected: str) -> CheckRes
         return CheckResult.NO_SUCH_NAME
     except dns.resolver.NoAnswer:
         return CheckResult.NO_RECORD
-    except (dns.exception.Timeout, dns.resolver.NoNameservers, dns.resolver.LifetimeTimeout, OSError):
-        return CheckResult.UNREACHABLE
-    except dns.exception.DNSException:
+    except (dns.exception.DNSException, OSError):  # timeout, refused, SERVFAIL: nothing learnt
         return CheckResult.UNREACHABLE
     wanted = expected.encode()
     # A TXT record may be split into several strings of at most 255 bytes: they form one value.
     values = [b"".join(record.strings) for record in answer]
-    found = False
-    for value in values:
-        found |= hmac.compare_digest(value, wanted)
-    return CheckResult.VERIFIED if found else CheckResult.WRONG_VALUE
+    matches = [hmac.compare_digest(value, wanted) for value in values]
+    return CheckResult.VERIFIED if any(matches) else CheckResult.WRONG_VALUE
 
 
 def _require(ctx: OrgContext) -> None:
