@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from urllib.parse import urlsplit
 from uuid import uuid4
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from e2e.test_accounts import DASHBOARD, confirm_by_link, confirmation_mail, register
+from e2e.support import ConsoleWatcher
+from e2e.test_accounts import DASHBOARD, confirm_by_link, confirmation_mail, register, unique_email
 from e2e.test_email_flows import EveryPage, flash, heading
 from e2e.test_orgs import SCREENSHOTS, create_org, sign_up
 from tests.support.dns_server import DnsServer
@@ -79,3 +81,29 @@ def test_a_domain_is_verified_and_a_colleague_is_offered_to_join(
     offers.get_by_role("button", name=f"Join {team}").click()
     expect(flash(page)).to_contain_text(f"Welcome to {team}.")
     expect(heading(page)).to_have_text(team)
+
+
+def test_the_domains_page_works_without_javascript(
+    no_js_page: Page, console_errors: ConsoleWatcher, dns_server: DnsServer
+) -> None:
+    page = no_js_page
+    email = unique_email("nojs-domains")
+    register(page, email, javascript=False)
+    confirm_by_link(page, confirmation_mail(page, email).link)
+    expect(page).to_have_url(DASHBOARD)
+    domains_path = urlsplit(page.url).path + "domains"
+    console_errors.expect_error_response(422, domains_path)  # the refused domain's answer
+    page.goto(domains_path)
+    expect(heading(page)).to_have_text("Domains")
+    page.get_by_label("Add a domain").fill("gmail.com")
+    page.get_by_role("button", name="Add domain").click()
+    expect(page.locator("#domain-error")).to_contain_text("mail provider")
+    domain = f"plain-{uuid4().hex[:6]}.io"
+    page.get_by_label("Add a domain").fill(domain)
+    page.get_by_role("button", name="Add domain").click()
+    value = page.locator(".dns-record code.copyable").nth(1).inner_text()
+    dns_server.set_txt(f"_gatehouse-challenge.{domain}", value)
+    page.get_by_role("button", name=f"Verify now {domain}").click()
+    expect(flash(page)).to_contain_text(f"{domain} is verified.")
+    page.get_by_role("button", name=f"Remove {domain}").click()
+    expect(flash(page)).to_contain_text(f"{domain} removed.")
