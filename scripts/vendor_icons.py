@@ -9,8 +9,8 @@ integrity string and a SHA-256 for every file, so an update is a reviewable diff
     python scripts/vendor_icons.py update 1.63.0     # fetch with npm, verify, replace, rewrite the manifest
     python scripts/vendor_icons.py add NAME ...      # copy more icons of the vendored version
 
-Templates draw one with `{{ icon("users") }}`: the SVG is read once at startup (app.web.icons)
-and inlined, so the Content-Security-Policy needs nothing new.
+Templates draw one with the `icon` macro of templates/partials/_icon.html: the folder is a template
+source, so the SVG is included verbatim and the Content-Security-Policy needs nothing new.
 """
 
 from __future__ import annotations
@@ -105,7 +105,9 @@ def icon_names() -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("check")
     update = commands.add_parser("update")

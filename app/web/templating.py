@@ -10,7 +10,14 @@ import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    PrefixLoader,
+    StrictUndefined,
+    select_autoescape,
+)
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
@@ -18,7 +25,6 @@ from app.admin.banner import impersonating
 from app.auth.core.cookies import cookie_name
 from app.auth.core.policy import SecurityPolicy
 from app.formatting import human_duration, initials, mixed_scripts
-from app.web.icons import icon
 from app.web.flash import consume_flashes
 
 if TYPE_CHECKING:
@@ -61,7 +67,14 @@ def build_template_config(settings: Settings, policy: SecurityPolicy) -> Templat
         return f"/static/{path}?v={version}"
 
     environment = Environment(
-        loader=FileSystemLoader(TEMPLATES),
+        # The vendored icons load as templates ("icons/<name>.svg", see partials/_icon.html): trusted
+        # files included verbatim, so no string is ever marked safe in Python.
+        loader=ChoiceLoader(
+            [
+                FileSystemLoader(TEMPLATES),
+                PrefixLoader({"icons": FileSystemLoader(STATIC / "vendor" / "lucide")}),
+            ]
+        ),
         # Requirement 85: a hand-made Environment defaults to autoescape off; turn it on everywhere.
         autoescape=select_autoescape(default=True, default_for_string=True),
         undefined=StrictUndefined,
@@ -78,7 +91,6 @@ def build_template_config(settings: Settings, policy: SecurityPolicy) -> Templat
         themes=THEMES,
         policy=policy,
         impersonating=impersonating,
-        icon=icon,
     )
     environment.filters["duration"] = human_duration
     environment.filters["initials"] = initials
