@@ -145,6 +145,9 @@ class Settings(BaseSettings):
     allowed_hosts: list[str] = Field(default_factory=list)
     """Host headers the app answers to (JSON list). Default: the host of BASE_URL plus localhost in dev/test."""
 
+    api_cors_origins: list[str] = Field(default_factory=list)
+    """Origins (e.g. `["https://app.example.com"]`) whose pages may call `/api/` from a browser. Default: none."""
+
     request_body_timeout: float = 10.0
     """Seconds a request's body may take to arrive after its headers; a slower client gets 408 and its
     connection is closed (Granian has no body timeout; see docs/deployment.md)."""

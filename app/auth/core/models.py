@@ -21,6 +21,7 @@ from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     ForeignKey,
     Identity,
     Index,
@@ -36,6 +37,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 __all__ = (
     "EMAIL_MAX",
     "USERS_TABLE",
+    "ApiToken",
     "AuditEvent",
     "AuthSession",
     "BackupCode",
@@ -428,6 +430,43 @@ class OrgDomain(CoreBase):
     verification_token: Mapped[str] = mapped_column(String(64))
     verified_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     checked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+
+
+# --- API tokens [77]
+
+
+class ApiToken(CoreBase):
+    """A bearer token for the API: only its SHA-256 is stored; `public_id` is what lists show [77].
+
+    A personal token (`org_id` NULL) acts as its user, never beyond that user's current rights;
+    an organization token (`org_id` set, `user_id` NULL) belongs to the organization and survives
+    its creator leaving (but not their removal [73]).
+    """
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (
+        Index("ix_api_tokens_org_id_created_at", "org_id", "created_at"),
+        CheckConstraint("(user_id IS NULL) <> (org_id IS NULL)", name="one_owner"),
+    )
+
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    public_id: Mapped[str] = mapped_column(String(16), unique=True)
+    """The short non-secret id inside the token (`gth_<public_id>_...`), shown in lists and logs."""
+    name: Mapped[str] = mapped_column(String(100))
+    user_id: Mapped[UUID | None] = mapped_column(ForeignKey(_USER_ID, ondelete="CASCADE"), index=True)
+    """The owner of a personal token; NULL for an organization token."""
+    org_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), default=None
+    )
+    """The owning organization of an organization token; NULL for a personal token."""
+    created_by: Mapped[UUID | None] = mapped_column(
+        ForeignKey(_USER_ID, ondelete="SET NULL"), default=None, index=True
+    )
+    scopes: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    last_used_ip: Mapped[str] = mapped_column(String(45), default="")
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
 
 
 class OrgScoped:

@@ -61,6 +61,8 @@ _CEILINGS: dict[str, int | timedelta] = {
     "oauth_metadata_ttl": timedelta(hours=24),  # a key the provider revoked must stop working
     "invitation_ttl": timedelta(days=30),  # [72]
     "impersonation_max": timedelta(hours=1),  # [75]
+    "api_token_default_ttl": timedelta(days=365),  # [77]
+    "api_token_max_ttl": timedelta(days=365),  # one year at most [77]
     "login_hard_cap": 100,  # NIST: at most 100 consecutive failures [11]
     "code_max_attempts": 10,  # [33]
     "mfa_max_failures": 10,  # [49]
@@ -196,6 +198,12 @@ class SecurityPolicy:
     """How long audit events are kept."""
     api_token_default_ttl: timedelta = timedelta(days=90)
     """Default lifetime of a personal access token [77]."""
+    api_token_max_ttl: timedelta = timedelta(days=365)
+    """Longest lifetime a token may be given; there are no tokens without an expiry [77]."""
+    api_token_requests_per_minute: int = 600
+    """API requests one token may make per minute (answers carry `RateLimit-*` headers)."""
+    api_token_touch_interval: timedelta = timedelta(minutes=1)
+    """A token's "last used" time and address are written at most this often, so most calls only read."""
     request_body_max_bytes: int = 1_048_576
     """Largest request body the app accepts (larger requests get 413)."""
 
@@ -219,6 +227,8 @@ class SecurityPolicy:
         for name, ceiling in _CEILINGS.items():
             if getattr(self, name) > ceiling:
                 raise PolicyError(f"{name} may be at most {ceiling}")
+        if self.api_token_default_ttl > self.api_token_max_ttl:
+            raise PolicyError("the default token lifetime cannot exceed the longest one [77]")
         if self.session_idle_timeout > self.session_absolute_timeout:
             raise PolicyError("the idle timeout cannot exceed the absolute timeout")
 
