@@ -49,7 +49,12 @@ async def build_world(accounts: Accounts, db: AsyncSession) -> World:
 
 
 async def create_token(
-    web: WebClient, *, name: str = "script", scopes: tuple[str, ...] = (), days: int = 90, page: str = "/settings/tokens"
+    web: WebClient,
+    *,
+    name: str = "script",
+    scopes: tuple[str, ...] = (),
+    days: int = 90,
+    page: str = "/settings/tokens",
 ) -> str:
     """Make a token through its page (the browser must be signed in with a fresh sudo); its value."""
     await web.get(page)
@@ -67,7 +72,9 @@ def bearer(token: str) -> dict[str, str]:
 
 async def membership(db: AsyncSession, org_id: UUID, user: User) -> Membership:
     """A user's membership row in an organization."""
-    row = await db.scalar(select(Membership).where(Membership.org_id == org_id, Membership.user_id == user.id))
+    row = await db.scalar(
+        select(Membership).where(Membership.org_id == org_id, Membership.user_id == user.id)
+    )
     assert row is not None
     return row
 

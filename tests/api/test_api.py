@@ -59,7 +59,8 @@ async def test_me_and_my_sessions(world: World, token: str, api: WebClient, db: 
     assert sessions.status_code == 200
     [session] = sessions.json()
     row = await db.scalar(select(AuthSession).where(AuthSession.user_id == world.admin.id))
-    assert row is not None and session["id"] == str(row.id)
+    assert row is not None
+    assert session["id"] == str(row.id)
 
 
 async def test_a_session_can_be_signed_out_through_the_api(
@@ -95,21 +96,31 @@ async def test_organizations_and_members(world: World, token: str, api: WebClien
 
 async def test_projects_full_cycle(world: World, token: str, api: WebClient, db: AsyncSession) -> None:
     made = await api.request(
-        "POST", "/api/v1/orgs/acme/projects", json={"name": "Rocket", "summary": "fast"}, headers=bearer(token)
+        "POST",
+        "/api/v1/orgs/acme/projects",
+        json={"name": "Rocket", "summary": "fast"},
+        headers=bearer(token),
     )
     assert made.status_code == 201
     project = made.json()
     assert made.headers["location"] == f"/api/v1/orgs/acme/projects/{project['id']}"
     path = f"/api/v1/orgs/acme/projects/{project['id']}"
     assert (await api.get(path, headers=bearer(token))).json()["name"] == "Rocket"
-    changed = await api.request("PATCH", path, json={"name": "Rocket 2", "archived": True}, headers=bearer(token))
+    changed = await api.request(
+        "PATCH", path, json={"name": "Rocket 2", "archived": True}, headers=bearer(token)
+    )
     assert changed.status_code == 200
-    assert changed.json()["name"] == "Rocket 2" and changed.json()["archived"] is True
+    assert changed.json()["name"] == "Rocket 2"
+    assert changed.json()["archived"] is True
     stored = await db.scalar(select(Project).where(Project.id == project["id"]))
-    assert stored is not None and stored.org_id == world.acme_id and stored.created_by == world.admin.id
+    assert stored is not None
+    assert stored.org_id == world.acme_id
+    assert stored.created_by == world.admin.id
     assert (await api.request("DELETE", path, headers=bearer(token))).status_code == 204
     assert is_problem(await api.get(path, headers=bearer(token)), 404)
-    actions = set((await db.scalars(select(AuditEvent.action).where(AuditEvent.target_type == "project"))).all())
+    actions = set(
+        (await db.scalars(select(AuditEvent.action).where(AuditEvent.target_type == "project"))).all()
+    )
     assert {"project.created", "project.updated", "project.archived", "project.deleted"} <= actions
 
 
@@ -121,7 +132,9 @@ async def test_another_organizations_project_is_not_found(
     await db.commit()
     for method in ("GET", "PATCH", "DELETE"):
         path = f"/api/v1/orgs/acme/projects/{secret.id}"
-        response = await api.request(method, path, json={"name": "mine"} if method == "PATCH" else None, headers=bearer(token))
+        response = await api.request(
+            method, path, json={"name": "mine"} if method == "PATCH" else None, headers=bearer(token)
+        )
         assert is_problem(response, 404), method
 
 
@@ -131,7 +144,11 @@ async def test_projects_come_in_cursor_pages_with_filters(
     for n in range(5):
         db.add(Project(org_id=world.acme_id, name=f"Alpha {n}", created_by=world.owner.id))
     db.add(Project(org_id=world.acme_id, name="Beta", summary="alpha inside", created_by=world.owner.id))
-    db.add(Project(org_id=world.acme_id, name="Old", created_by=world.owner.id, archived_at=world.owner.created_at))
+    db.add(
+        Project(
+            org_id=world.acme_id, name="Old", created_by=world.owner.id, archived_at=world.owner.created_at
+        )
+    )
     await db.commit()
     seen: list[str] = []
     cursor = None
@@ -151,10 +168,14 @@ async def test_projects_come_in_cursor_pages_with_filters(
 
 
 async def test_invalid_input_is_a_problem_with_the_fields_at_fault(token: str, api: WebClient) -> None:
-    empty = await api.request("POST", "/api/v1/orgs/acme/projects", json={"name": "   "}, headers=bearer(token))
+    empty = await api.request(
+        "POST", "/api/v1/orgs/acme/projects", json={"name": "   "}, headers=bearer(token)
+    )
     assert is_problem(empty, 422)
     assert empty.json()["errors"][0]["field"] == "name"
-    wrong_type = await api.request("POST", "/api/v1/orgs/acme/projects", json={"name": 5}, headers=bearer(token))
+    wrong_type = await api.request(
+        "POST", "/api/v1/orgs/acme/projects", json={"name": 5}, headers=bearer(token)
+    )
     assert is_problem(wrong_type, 422) or is_problem(wrong_type, 400)
     bad_limit = await api.get("/api/v1/orgs/acme/projects?limit=0", headers=bearer(token))
     assert is_problem(bad_limit, 422) or is_problem(bad_limit, 400)
@@ -197,7 +218,9 @@ async def test_a_preflight_from_a_foreign_origin_gets_no_cors_headers(api: WebCl
     assert "access-control-allow-origin" not in actual.headers
 
 
-async def test_the_allowlisted_origin_may_call_the_api_but_never_the_pages(token: str, api: WebClient) -> None:
+async def test_the_allowlisted_origin_may_call_the_api_but_never_the_pages(
+    token: str, api: WebClient
+) -> None:
     headers = {"origin": PARTNER_ORIGIN, "access-control-request-method": "POST"}
     preflight = await api.request("OPTIONS", "/api/v1/orgs/acme/projects", headers=headers)
     assert preflight.status_code == 204
@@ -227,4 +250,7 @@ async def test_the_docs_page_needs_no_script_from_elsewhere(api: WebClient) -> N
     assert response.status_code == 200
     assert "GET /api/v1/orgs/{org_slug}/projects" in response.text
     assert "https://" not in response.text.split("<body", 1)[0]
-    assert "unsafe-inline" not in response.headers["content-security-policy"].split("script-src", 1)[-1].split(";")[0]
+    assert (
+        "unsafe-inline"
+        not in response.headers["content-security-policy"].split("script-src", 1)[-1].split(";")[0]
+    )

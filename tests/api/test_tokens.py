@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.core.clock import FrozenClock
 from app.auth.core.models import ApiToken
-from app.auth.models import User
 from app.auth.core.orgs import leave_org, remove_member
+from app.auth.models import User
 from tests.api.support import World, bearer, build_world, context_for, create_token, give_role, membership
 from tests.auth.test_sessions import cost_of
 from tests.support.accounts import Accounts
@@ -44,7 +44,8 @@ async def test_a_new_token_is_shown_once_and_only_its_digest_is_stored(
 ) -> None:
     await signed_in(accounts, web, world.admin)
     value = await create_token(web, name="deploy")
-    assert value.startswith("gth_") and len(value) == 4 + 8 + 1 + 43
+    assert value.startswith("gth_")
+    assert len(value) == 4 + 8 + 1 + 43
     [row] = await tokens(db)
     assert row.token_hash == hashlib.sha256(value.encode()).digest()
     secret = value.rsplit("_", 1)[1]
@@ -135,7 +136,10 @@ async def test_the_session_cookie_is_never_accepted_on_api_routes(
     assert (await web.get("/settings/tokens")).status_code == 200
     read = await web.get("/api/v1/me")
     write = await web.request(
-        "POST", "/api/v1/orgs/acme/projects", json={"name": "via cookie"}, headers={"origin": "http://testserver.local"}
+        "POST",
+        "/api/v1/orgs/acme/projects",
+        json={"name": "via cookie"},
+        headers={"origin": "http://testserver.local"},
     )
     assert read.status_code == 401
     assert write.status_code == 401
@@ -206,7 +210,9 @@ async def test_a_token_without_the_scope_cannot_write(
     writer = await create_token(web, name="writer", scopes=("projects:write",))
     api = web.other_browser()
     assert (await api.get("/api/v1/orgs/acme/projects", headers=bearer(reader))).status_code == 200
-    refused = await api.request("POST", "/api/v1/orgs/acme/projects", json={"name": "X"}, headers=bearer(reader))
+    refused = await api.request(
+        "POST", "/api/v1/orgs/acme/projects", json={"name": "X"}, headers=bearer(reader)
+    )
     assert refused.status_code == 403
     assert refused.headers["content-type"].startswith("application/problem+json")
     made = await api.request("POST", "/api/v1/orgs/acme/projects", json={"name": "X"}, headers=bearer(writer))
@@ -219,10 +225,14 @@ async def test_a_demotion_applies_to_the_next_call(
     await signed_in(accounts, web, world.member)
     value = await create_token(web, scopes=("projects:write",))
     api = web.other_browser()
-    first = await api.request("POST", "/api/v1/orgs/acme/projects", json={"name": "One"}, headers=bearer(value))
+    first = await api.request(
+        "POST", "/api/v1/orgs/acme/projects", json={"name": "One"}, headers=bearer(value)
+    )
     assert first.status_code == 201
     await give_role(db, world.acme_id, world.member, [])
-    second = await api.request("POST", "/api/v1/orgs/acme/projects", json={"name": "Two"}, headers=bearer(value))
+    second = await api.request(
+        "POST", "/api/v1/orgs/acme/projects", json={"name": "Two"}, headers=bearer(value)
+    )
     assert second.status_code == 403
 
 
@@ -258,7 +268,9 @@ async def test_an_organization_token_survives_its_creator_leaving(
     await leave_org(db, app.state.security, await context_for(db, world.acme_id, world.admin))
     await db.commit()
     api = web.other_browser()
-    response = await api.request("POST", "/api/v1/orgs/acme/projects", json={"name": "Kept"}, headers=bearer(org_token))
+    response = await api.request(
+        "POST", "/api/v1/orgs/acme/projects", json={"name": "Kept"}, headers=bearer(org_token)
+    )
     assert response.status_code == 201, response.text
 
 
@@ -279,7 +291,9 @@ async def test_an_organization_token_cannot_carry_more_than_its_maker_holds(
 ) -> None:
     admin = await signed_in(accounts, web, world.admin)
     await admin.get("/o/acme/tokens")
-    response = await admin.submit("/o/acme/tokens", {"name": "too much", "scopes": ["org:delete"], "days": "30"})
+    response = await admin.submit(
+        "/o/acme/tokens", {"name": "too much", "scopes": ["org:delete"], "days": "30"}
+    )
     assert response.status_code == 422
     assert await tokens(db) == []
 
