@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -52,7 +52,7 @@ def test_lifetimes_default_to_ninety_days_and_stop_at_a_year() -> None:
     with pytest.raises(InvalidTokenRequestError):
         api_tokens._checked(
             TokenSpec(name="x", scopes=frozenset(), ttl=timedelta(days=366)),
-            _Security(),
+            SECURITY,
             set(),
         )
 
