@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
 
 from app.auth.core.api_tokens import rate_limit_headers
 
-__all__ = ("PROBLEM_JSON", "Problem", "api_exception_handlers", "problem_response")
+__all__ = ("PROBLEMS", "PROBLEM_JSON", "Problem", "ProblemBody", "api_exception_handlers", "problem_response")
 
 PROBLEM_JSON = "application/problem+json"
 TITLES = {
@@ -41,6 +43,40 @@ _FORWARDED_HEADERS = (
     "ratelimit-reset",
     "ratelimit-policy",
 )
+
+
+class FieldError(msgspec.Struct):
+    """One invalid field of a request."""
+
+    field: str
+    message: str
+
+
+class ProblemBody(msgspec.Struct, omit_defaults=True):
+    """An RFC 9457 problem-details body."""
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    errors: list[FieldError] | None = None
+
+
+def _spec(description: str) -> ResponseSpec:
+    return ResponseSpec(
+        ProblemBody, description=description, media_type=PROBLEM_JSON, generate_examples=False
+    )
+
+
+PROBLEMS = {
+    400: _spec("The request could not be read (a bad cursor, a body that is not JSON)"),
+    401: _spec("No valid bearer token"),
+    403: _spec("The token or its owner's role lacks the permission"),
+    404: _spec("No such resource, or not one this token may see"),
+    422: _spec("Invalid fields; `errors` lists them"),
+    429: _spec("Too many requests from this token; see Retry-After"),
+}
+"""The error answers every API operation documents (the handlers pass `responses=PROBLEMS`)."""
 
 
 class Problem(HTTPException):

@@ -17,7 +17,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from sqlalchemy import select
 
 from app.api import services
-from app.api.problems import Problem
+from app.api.problems import PROBLEMS, Problem
 from app.api.schemas import Me, Member, Org, Page, ProjectIn, ProjectOut, ProjectPatch, Session, Status
 from app.auth.core.api_tokens import api_org_context, principal_of, requires_scope, requires_token
 from app.auth.core.audit_log import audit
@@ -46,7 +46,7 @@ class MeController(Controller):
     path = "/me"
     tags = ["account"]
 
-    @get("/", guards=[requires_scope("account:read")], summary="The token's user")
+    @get("/", responses=PROBLEMS, guards=[requires_scope("account:read")], summary="The token's user")
     async def me(self, request: Request[Any, Any, Any], db_session: DBSession) -> Me:
         """Who this token acts as, and what it may do."""
         principal = principal_of(request)
@@ -59,7 +59,9 @@ class MeController(Controller):
             scopes=sorted(principal.scopes),
         )
 
-    @get("/sessions", guards=[requires_scope("account:read")], summary="Signed-in browsers")
+    @get(
+        "/sessions", responses=PROBLEMS, guards=[requires_scope("account:read")], summary="Signed-in browsers"
+    )
     async def sessions(self, request: Request[Any, Any, Any], db_session: DBSession) -> list[Session]:
         """The browsers signed in to the account, most recently used first."""
         rows = await list_sessions(db_session, request.user.id, security_of(request))
@@ -69,6 +71,7 @@ class MeController(Controller):
 
     @delete(
         "/sessions/{session_id:uuid}",
+        responses=PROBLEMS,
         guards=[requires_scope("sessions:manage")],
         status_code=HTTP_204_NO_CONTENT,
         summary="Sign a browser out",
@@ -96,17 +99,21 @@ class OrgsController(Controller):
     tags = ["organizations"]
     guards = [requires_token]
 
-    @get("/", summary="Organizations the token reaches")
+    @get("/", responses=PROBLEMS, summary="Organizations the token reaches")
     async def list_orgs(self, request: Request[Any, Any, Any], db_session: DBSession) -> list[Org]:
         """Every organization this token can act in, with the permissions it has there."""
         return await services.list_orgs(db_session, principal_of(request))
 
-    @get("/{org_slug:str}", dependencies={"org": Provide(_org)}, summary="One organization")
+    @get(
+        "/{org_slug:str}", responses=PROBLEMS, dependencies={"org": Provide(_org)}, summary="One organization"
+    )
     async def get_org(self, org: OrgInPath) -> Org:
         """An organization, and what this token may do in it."""
         return Org(org.slug, org.name, org.personal, sorted(org.permissions))
 
-    @get("/{org_slug:str}/members", dependencies={"org": Provide(_org)}, summary="Members")
+    @get(
+        "/{org_slug:str}/members", responses=PROBLEMS, dependencies={"org": Provide(_org)}, summary="Members"
+    )
     async def members(self, db_session: DBSession, org: OrgInPath) -> list[Member]:
         """The organization's members and their roles."""
         return await services.list_members(db_session, org)
@@ -120,7 +127,7 @@ class ProjectsController(Controller):
     guards = [requires_token]
     dependencies = {"org": Provide(_org)}
 
-    @get("/", summary="List projects")
+    @get("/", responses=PROBLEMS, summary="List projects")
     async def list_projects(
         self,
         db_session: DBSession,
@@ -140,7 +147,7 @@ class ProjectsController(Controller):
         )
         return Page(items=items, next_cursor=next_cursor)
 
-    @post("/", status_code=HTTP_201_CREATED, summary="Create a project")
+    @post("/", responses=PROBLEMS, status_code=HTTP_201_CREATED, summary="Create a project")
     async def create(
         self,
         request: Request[Any, Any, Any],
@@ -157,12 +164,12 @@ class ProjectsController(Controller):
             headers={"Location": f"/api/v1/orgs/{org.slug}/projects/{project.id}"},
         )
 
-    @get("/{project_id:uuid}", summary="One project")
+    @get("/{project_id:uuid}", responses=PROBLEMS, summary="One project")
     async def read(self, db_session: DBSession, org: OrgInPath, project_id: FromPath[UUID]) -> ProjectOut:
         """A project of the organization."""
         return services.project_out(await projects.find_project(db_session, org, project_id))
 
-    @patch("/{project_id:uuid}", summary="Change a project")
+    @patch("/{project_id:uuid}", responses=PROBLEMS, summary="Change a project")
     async def change(
         self,
         request: Request[Any, Any, Any],
@@ -190,7 +197,9 @@ class ProjectsController(Controller):
             raise OrgPermissionDenied("projects:write")
         return services.project_out(project)
 
-    @delete("/{project_id:uuid}", status_code=HTTP_204_NO_CONTENT, summary="Delete a project")
+    @delete(
+        "/{project_id:uuid}", responses=PROBLEMS, status_code=HTTP_204_NO_CONTENT, summary="Delete a project"
+    )
     async def remove(
         self,
         request: Request[Any, Any, Any],
