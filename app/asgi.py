@@ -23,6 +23,7 @@ from app.api import api_router, openapi_config
 from app.api.cors import ApiCorsMiddleware
 from app.api.docs import api_docs
 from app.api.pages import OrgTokensController, TokensController
+from app.api.webhook_pages import WebhooksController
 from app.auth.core.clock import Clock
 from app.auth.core.crypto import derive_key
 from app.auth.core.limits import start_limits, stop_limits
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         api_docs,
         TokensController,
         OrgTokensController,
+        WebhooksController,
         healthz,
         create_static_files_router(
             path="/static",

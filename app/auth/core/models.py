@@ -61,6 +61,8 @@ __all__ = (
     "TrustedBrowser",
     "UserSecurityColumns",
     "WebAuthnCredential",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 )
 
 CoreBase = UUIDv7AuditBase
@@ -467,6 +469,53 @@ class ApiToken(CoreBase):
     last_used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     last_used_ip: Mapped[str] = mapped_column(String(45), default="")
     revoked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+
+
+# --- webhooks
+
+
+class WebhookEndpoint(CoreBase):
+    """Where an organization wants events sent; the secret is sealed (the app must read it to sign)."""
+
+    __tablename__ = "webhook_endpoints"
+
+    org_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    events: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    secret_sealed: Mapped[str] = mapped_column(Text)
+    previous_secret_sealed: Mapped[str | None] = mapped_column(Text, default=None)
+    """The secret before the last rotation: still signs until `previous_secret_expires_at`."""
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(
+        DateTimeUTC(timezone=True), default=None
+    )
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    failing_since: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    """When deliveries started failing without a success since (None: healthy)."""
+    disabled_reason: Mapped[str] = mapped_column(String(200), default="")
+
+
+class WebhookDelivery(CoreBase):
+    """One event for one endpoint: every attempt's outcome is written back here (the delivery log)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("ix_webhook_deliveries_endpoint_id_created_at", "endpoint_id", "created_at"),
+        Index("ix_webhook_deliveries_due", "next_attempt_at", postgresql_where="status = 'pending'"),
+    )
+
+    endpoint_id: Mapped[UUID] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    event_id: Mapped[str] = mapped_column(String(40))
+    """The `webhook-id` header: the same on every attempt, so receivers can drop duplicates."""
+    event_type: Mapped[str] = mapped_column(String(60))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    """`pending` (an attempt is due at `next_attempt_at`), `succeeded` or `failed`."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    last_status_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    last_duration_ms: Mapped[int | None] = mapped_column(Integer, default=None)
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+    response_excerpt: Mapped[str] = mapped_column(String(500), default="")
 
 
 class OrgScoped:

@@ -63,6 +63,8 @@ _CEILINGS: dict[str, int | timedelta] = {
     "impersonation_max": timedelta(hours=1),  # [75]
     "api_token_default_ttl": timedelta(days=365),  # [77]
     "api_token_max_ttl": timedelta(days=365),  # one year at most [77]
+    "webhook_timeout": timedelta(seconds=30),
+    "webhook_secret_overlap": timedelta(days=7),
     "login_hard_cap": 100,  # NIST: at most 100 consecutive failures [11]
     "code_max_attempts": 10,  # [33]
     "mfa_max_failures": 10,  # [49]
@@ -204,6 +206,12 @@ class SecurityPolicy:
     """API requests one token may make per minute (answers carry `RateLimit-*` headers)."""
     api_token_touch_interval: timedelta = timedelta(minutes=1)
     """A token's "last used" time and address are written at most this often, so most calls only read."""
+    webhook_disable_after: timedelta = timedelta(days=3)
+    """An endpoint whose deliveries have failed for this long, with no success since, is disabled."""
+    webhook_secret_overlap: timedelta = timedelta(hours=24)
+    """After a secret is rotated, the old one keeps signing this long, beside the new one."""
+    webhook_timeout: timedelta = timedelta(seconds=10)
+    """Longest one delivery attempt may take (connect, send, read the answer)."""
     request_body_max_bytes: int = 1_048_576
     """Largest request body the app accepts (larger requests get 413)."""
 
