@@ -24,6 +24,7 @@ from app.auth.core.models import Membership, OrgRole, WebhookDelivery, WebhookEn
 from app.auth.core.webhooks import RETRY_SCHEDULE, check_url, new_secret, post_signed
 from app.auth.models import User
 from app.jobs import JOB_CIPHER_INFO_KEY, defer
+from app.outbox import relay_after_commit
 
 if TYPE_CHECKING:
     from app.auth.core.orgs import OrgContext
@@ -203,6 +204,13 @@ def _worker_session(ctx: dict[str, Any]) -> AsyncSession:
     return AsyncSession(ctx["engine"], expire_on_commit=False, info={JOB_CIPHER_INFO_KEY: ctx["cipher"]})
 
 
+async def _commit(ctx: dict[str, Any], db: AsyncSession) -> None:
+    """Commit, then hand the mail it deferred (an endpoint turned off) to the queue at once."""
+    await db.commit()
+    if ctx.get("jobs") is not None:
+        await relay_after_commit(db, ctx["jobs"])
+
+
 async def deliver_webhook(ctx: dict[str, Any], *, delivery_id: str) -> str:
     """The job: one attempt at one delivery."""
     settings = ctx["settings"]
@@ -215,7 +223,7 @@ async def deliver_webhook(ctx: dict[str, Any], *, delivery_id: str) -> str:
             require_https=settings.is_prod,
             allow_loopback=settings.webhook_allow_loopback,
         )
-        await db.commit()
+        await _commit(ctx, db)
     return status
 
 
@@ -245,7 +253,7 @@ async def retry_webhooks(ctx: dict[str, Any]) -> int:
                 require_https=settings.is_prod,
                 allow_loopback=settings.webhook_allow_loopback,
             )
-            await db.commit()
+            await _commit(ctx, db)
     return len(due)
 
 

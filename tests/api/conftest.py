@@ -1,4 +1,5 @@
-"""API tests: one partner origin may call the API from a browser, and tokens get 25 calls a minute."""
+"""API tests: one partner origin may call the API from a browser, tokens get 25 calls a minute, and
+webhooks may be delivered to 127.0.0.1 (a local receiver)."""
 
 from __future__ import annotations
 
@@ -17,5 +18,6 @@ def settings(database_url: str) -> Settings:
     return make_settings(
         database_url,
         api_cors_origins=[PARTNER_ORIGIN],
+        webhook_allow_loopback=True,
         security_policy={"api_token_requests_per_minute": REQUESTS_PER_MINUTE},
     )
