@@ -333,3 +333,30 @@ def test_loopback_webhooks_are_refused_outside_tests() -> None:
 
     with pytest.raises(ValidationError):
         Settings(_env_file=None, app_env="dev", webhook_allow_loopback=True)  # type: ignore[call-arg]
+
+
+# --- cost of the pages
+
+
+async def test_the_webhook_pages_cost_the_same_for_few_or_many_rows(
+    admin: WebClient, receiver: Receiver, db: AsyncSession, app: Litestar
+) -> None:
+    from tests.auth.test_sessions import cost_of
+
+    await add_endpoint(admin, receiver.url, ["project.created"])
+    endpoint = await db.scalar(select(WebhookEndpoint))
+    assert endpoint is not None
+    status, few_list = await cost_of(app, admin, "/o/acme/webhooks")
+    status, few_log = await cost_of(app, admin, f"/o/acme/webhooks/{endpoint.id}")
+    for n in range(3):
+        await add_endpoint(admin, f"{receiver.url}/{n}", ["project.created"])
+    token = await create_token(admin, scopes=("projects:write",))
+    for n in range(3):
+        await admin.other_browser().request(
+            "POST", "/api/v1/orgs/acme/projects", json={"name": f"P{n}"}, headers=bearer(token)
+        )
+    status, many_list = await cost_of(app, admin, "/o/acme/webhooks")
+    status, many_log = await cost_of(app, admin, f"/o/acme/webhooks/{endpoint.id}")
+    assert status == 200
+    assert len(many_list.statements) == len(few_list.statements) <= 3
+    assert len(many_log.statements) == len(few_log.statements) <= 4
