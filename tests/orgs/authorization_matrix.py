@@ -25,6 +25,16 @@ WRITE_FORM = {"anonymous": 303, "viewer": 403, "member": 303, "admin": 303, "own
 AUDIT_PAGE = {"anonymous": 303, "viewer": 403, "member": 403, "admin": 200, "owner": 200, "other_owner": 404}
 """Needs `audit:read` (admins and owners)."""
 
+MANAGERS_ONLY = {"anonymous": 303, "viewer": 403, "member": 403, "other_owner": 404}
+"""The refusals of a page for `tokens:manage` or `org:settings` (admins and owners)."""
+TOKENS_PAGE = {**MANAGERS_ONLY, "admin": 200, "owner": 200}
+TOKENS_CREATE = {**MANAGERS_ONLY, "admin": 201, "owner": 201}
+"""Makes a token from the form (its name) and shows it once (201)."""
+MANAGERS_MISSING = {**MANAGERS_ONLY, "admin": 404, "owner": 404}
+"""A manager's route about a token or endpoint that is not there (the matrix uses a project's id)."""
+WEBHOOKS_CREATE = {**MANAGERS_ONLY, "admin": 422, "owner": 422}
+"""The matrix form has no address: the form comes back with the error."""
+
 MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/o/{org_slug:str}/projects"): PAGE,
     ("POST", "/o/{org_slug:str}/projects"): WRITE_FORM,
@@ -38,4 +48,16 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "/o/{org_slug:str}/projects/{project_id:uuid}/delete"): WRITE_FORM,
     ("GET", "/o/{org_slug:str}/audit"): AUDIT_PAGE,
     ("POST", "/o/{org_slug:str}/audit/export"): AUDIT_PAGE,
+    ("GET", "/o/{org_slug:str}/tokens"): TOKENS_PAGE,
+    ("POST", "/o/{org_slug:str}/tokens"): TOKENS_CREATE,
+    ("POST", "/o/{org_slug:str}/tokens/{token_id:uuid}/revoke"): MANAGERS_MISSING,
+    ("GET", "/o/{org_slug:str}/webhooks"): TOKENS_PAGE,
+    ("POST", "/o/{org_slug:str}/webhooks"): WEBHOOKS_CREATE,
+    ("GET", "/o/{org_slug:str}/webhooks/{endpoint_id:uuid}"): MANAGERS_MISSING,
+    ("POST", "/o/{org_slug:str}/webhooks/{endpoint_id:uuid}/rotate"): MANAGERS_MISSING,
+    ("POST", "/o/{org_slug:str}/webhooks/{endpoint_id:uuid}/toggle"): MANAGERS_MISSING,
+    (
+        "POST",
+        "/o/{org_slug:str}/webhooks/{endpoint_id:uuid}/deliveries/{delivery_id:uuid}/redeliver",
+    ): MANAGERS_MISSING,
 }
