@@ -46,6 +46,7 @@ from app.jobs import JOB_CIPHER_INFO_KEY, dispatch_outbox, job_cipher
 from app.logging import RequestLoggingMiddleware, configure_logging
 from app.mail.routes import MailboxController, MailPreviewController
 from app.orgs import CONTROLLERS as ORG_CONTROLLERS
+from app.orgs.errors import EXCEPTION_HANDLERS as ORG_EXCEPTION_HANDLERS
 from app.settings import Settings
 from app.web.errors import (
     busy_database_handler,
@@ -130,6 +131,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         ],
         exception_handlers={
             **AUTH_EXCEPTION_HANDLERS,
+            **ORG_EXCEPTION_HANDLERS,
             HTTPException: http_error_handler,
             PoolTimeoutError: busy_database_handler,
             DBAPIError: database_error_handler,

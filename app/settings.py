@@ -160,6 +160,11 @@ class Settings(BaseSettings):
     (e.g. `{"session_idle_timeout": 900, "address_form_min_duration": 0.5}`); values outside the
     policy's bounds stop the app at startup."""
 
+    personal_workspace: bool = True
+    """Give every new account its own organization ("Ada's workspace") when its address is
+    confirmed, so a first sign-in lands in a working app. Off: new people start on "Create an
+    organization" (or in the one that invited them)."""
+
     magic_link_enabled: bool = True
     """Offer sign-in by emailed link and code; off hides the option and the routes answer 404."""
 

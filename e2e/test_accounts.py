@@ -84,14 +84,30 @@ def confirm_by_link(page: Page, link: str, *, check: AxeCheck = no_check) -> Non
     page.get_by_role("button", name="Confirm my address").click()
 
 
-def expect_signed_in(page: Page, email: str) -> None:
-    """On the profile page, the header naming `email` and offering "Sign out"."""
+DASHBOARD = re.compile(r"/o/[a-z0-9-]+/$")
+"""Where signing in lands: the dashboard of an organization (a new account's personal workspace)."""
+
+
+def account_menu(page: Page, email: str) -> Locator:
+    """The header's account menu button of the person signed in as `email` (no display name)."""
+    return page.get_by_role("banner").locator(f'summary[aria-label="Account menu for {email}"]')
+
+
+def expect_signed_in(page: Page, email: str, *, flash: str | None = None) -> None:
+    """Signed in as `email` (the account menu names it), showing `flash` if given. Signing in lands
+    on an organization's dashboard: from there the menu's "Settings" leads on to the profile, where
+    the account journeys continue."""
+    if flash is not None:
+        expect(page.locator("#flash")).to_contain_text(flash)
+    header = page.get_by_role("banner")
+    expect(account_menu(page, email)).to_be_visible()
+    expect(header.get_by_role("link", name="Sign in")).to_have_count(0)
+    if DASHBOARD.search(page.url):
+        account_menu(page, email).click()
+        expect(header.get_by_role("button", name="Sign out", exact=True)).to_be_visible()
+        header.locator("details.account-menu").get_by_role("link", name="Settings", exact=True).click()
     expect(page).to_have_url(re.compile(r"/settings/profile$"))
     expect(page.get_by_role("heading", level=1)).to_have_text("Profile")
-    header = page.get_by_role("banner")
-    expect(header.get_by_role("link", name=f"Account settings for {email}")).to_be_visible()
-    expect(header.get_by_role("button", name="Sign out", exact=True)).to_be_visible()
-    expect(header.get_by_role("link", name="Sign in")).to_have_count(0)
 
 
 def register_and_confirm(page: Page, email: str, *, javascript: bool = True) -> None:
@@ -102,8 +118,10 @@ def register_and_confirm(page: Page, email: str, *, javascript: bool = True) -> 
 
 
 def sign_out(page: Page) -> None:
-    """Press "Sign out" in the header; end on the sign-in page that says so."""
-    page.get_by_role("banner").get_by_role("button", name="Sign out", exact=True).click()
+    """Open the account menu and press "Sign out"; end on the sign-in page that says so."""
+    header = page.get_by_role("banner")
+    header.locator("summary.avatar-button").click()
+    header.get_by_role("button", name="Sign out", exact=True).click()
     expect(page).to_have_url(re.compile(r"/login\?signed_out=1$"))
     expect(page.get_by_role("status").filter(has_text="You have signed out.")).to_be_visible()
 
@@ -142,8 +160,7 @@ def test_registering_and_confirming_by_link_signs_in_until_signing_out(page: Pag
     email = unique_email("link")
     register(page, email, check=axe)
     confirm_by_link(page, confirmation_mail(page, email).link, check=axe)
-    expect_signed_in(page, email)
-    expect(page.locator("#flash")).to_contain_text("Your address is confirmed. Welcome!")
+    expect_signed_in(page, email, flash="Your address is confirmed. Welcome!")
     axe(page)
 
     open_sessions_page(page)
@@ -181,8 +198,7 @@ def test_the_mailed_code_confirms_with_htmx_after_a_wrong_code_is_flagged_inline
 
     field.fill(f"{code[:3]} {code[3:]}")  # typed as the mail shows it
     page.get_by_role("button", name="Confirm", exact=True).click()
-    expect_signed_in(page, email)
-    expect(page.locator("#flash")).to_contain_text("Your address is confirmed. Welcome!")
+    expect_signed_in(page, email, flash="Your address is confirmed. Welcome!")
 
 
 def test_password_feedback_appears_as_you_type_and_a_refused_form_marks_the_field(
@@ -299,8 +315,7 @@ def test_registering_and_confirming_by_link_works_without_javascript(no_js_page:
     email = unique_email("nojs-register")
     register(page, email, javascript=False)
     confirm_by_link(page, confirmation_mail(page, email).link)
-    expect_signed_in(page, email)
-    expect(page.locator("#flash")).to_contain_text("Your address is confirmed. Welcome!")
+    expect_signed_in(page, email, flash="Your address is confirmed. Welcome!")
     open_sessions_page(page)
     expect(this_device(page)).to_have_count(1)
 

@@ -21,7 +21,15 @@ from playwright.sync_api import Browser, BrowserContext, CDPSession, Page, expec
 
 from e2e.conftest import LIVE_SERVER_ENV
 from e2e.support import ConsoleWatcher, LiveServer, ServerStartError, wait_for_mail
-from e2e.test_accounts import PASSWORD, fill_sign_in, register_and_confirm, sign_out, unique_email
+from e2e.test_accounts import (
+    DASHBOARD,
+    PASSWORD,
+    account_menu,
+    fill_sign_in,
+    register_and_confirm,
+    sign_out,
+    unique_email,
+)
 from tests.support.database import fresh_database
 
 pytestmark = pytest.mark.e2e
@@ -117,9 +125,8 @@ def add_a_passkey(page: Page, check: AxeCheck) -> None:
 
 
 def expect_signed_in(page: Page, email: str) -> None:
-    expect(page).to_have_url(re.compile(r"/settings/profile$"))
-    header = page.get_by_role("banner")
-    expect(header.get_by_role("link", name=f"Account settings for {email}")).to_be_visible()
+    expect(page).to_have_url(DASHBOARD)
+    expect(account_menu(page, email)).to_be_visible()
 
 
 def account_with_a_passkey(page: Page, check: AxeCheck) -> str:
@@ -210,7 +217,7 @@ def test_the_sign_in_page_offers_the_passkey_in_the_email_fields_autofill(site: 
     page = site
     email = account_with_a_passkey(page, axe)
     page.add_init_script(RECORD_MEDIATION)
-    page.get_by_role("banner").get_by_role("button", name="Sign out", exact=True).click()
+    sign_out(page)
     # On the sign-in page the script asks for a passkey with `mediation: "conditional"`: the
     # browser offers it in the email field's autofill (`autocomplete="username webauthn"`). The
     # virtual authenticator picks it at once, as a user choosing it there would; nothing is typed

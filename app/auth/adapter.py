@@ -15,21 +15,35 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from app.auth.core.adapter import AccountAdapter
 from app.auth.devices import device_label
 from app.formatting import human_duration
 from app.mail import Mail, send_mail
+from app.orgs.services import LANDING_PATH, create_personal_workspace
 
 if TYPE_CHECKING:
+    from litestar import Request
     from sqlalchemy.ext.asyncio import AsyncSession
+
+    from app.auth.core.models import UserSecurityColumns
 
 __all__ = ("GatehouseAdapter",)
 
 
 class GatehouseAdapter(AccountAdapter):
-    """Mail through the job queue, readable device names; every other decision as the core's default."""
+    """Mail through the job queue, readable device names, a personal workspace for every new account,
+    and sign-in landing in an organization; every other decision as the core's default."""
+
+    PAGES: ClassVar[Mapping[str, str]] = {**AccountAdapter.PAGES, "after_login": LANDING_PATH}
+
+    async def account_confirmed(
+        self, db: AsyncSession, request: Request[Any, Any, Any], user: UserSecurityColumns
+    ) -> None:
+        """A personal workspace, unless the `personal_workspace` setting is off."""
+        if request.app.state.settings.personal_workspace:
+            await create_personal_workspace(db, user)
 
     def device_label(self, user_agent: str) -> str:
         """ "Firefox on Windows", from the User-Agent (ua-parser)."""

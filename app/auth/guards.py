@@ -25,6 +25,7 @@ from app.auth.core.guards import (
 from app.auth.core.second_factor import has_pre_session
 from app.auth.core.sudo import keep_replay
 from app.auth.core.toolkit import security_of
+from app.orgs.services import LANDING_PATH
 from app.web.htmx import see_other
 
 __all__ = ("EXCEPTION_HANDLERS", "requires_anonymous", "requires_sudo", "requires_user")
@@ -51,8 +52,8 @@ def sudo_required_handler(request: Request[Any, Any, Any], exc: SudoRequired) ->
 
 
 def already_signed_in_handler(request: Request[Any, Any, Any], _: AlreadySignedIn) -> Response[Any]:
-    """Signed-in users have no business on the sign-in page: show their account."""
-    return see_other(request, "/settings")
+    """Signed-in users have no business on the sign-in page: take them into the app."""
+    return see_other(request, LANDING_PATH)
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {

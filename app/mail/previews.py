@@ -26,6 +26,13 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "link_lifetime": "24 hours",
         "resent": False,
     },
+    "org_invitation": {
+        "org_name": "Acme",
+        "inviter": "Ada Lovelace",
+        "role_name": "Member",
+        "link": f"{_BASE}/invitations/accept?token=SAMPLE-TOKEN",
+        "lifetime": "7 days",
+    },
     "registration_attempt": {"sign_in_link": f"{_BASE}/login", "reset_link": f"{_BASE}/forgot-password"},
     "reset_password": {"link": f"{_BASE}/reset-password?token=SAMPLE-TOKEN", "lifetime": "1 hour"},
     "magic_link": {

@@ -11,9 +11,21 @@ from __future__ import annotations
 from typing import Any
 
 from app.orgs.audit import OrgAuditController
+from app.orgs.invitations import InvitationController
+from app.orgs.members import MembersController
+from app.orgs.settings import OrgSettingsController
+from app.orgs.workspaces import DashboardController, WorkspacesController
 from app.projects.routes import ProjectController
 
-CONTROLLERS: tuple[Any, ...] = (ProjectController, OrgAuditController)
+CONTROLLERS: tuple[Any, ...] = (
+    WorkspacesController,
+    DashboardController,
+    MembersController,
+    InvitationController,
+    OrgSettingsController,
+    ProjectController,
+    OrgAuditController,
+)
 """Every org controller, registered by `create_app` (each feature adds its own here)."""
 
 __all__ = ("CONTROLLERS",)

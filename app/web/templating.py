@@ -16,7 +16,7 @@ from litestar.template.config import TemplateConfig
 
 from app.auth.core.cookies import cookie_name
 from app.auth.core.policy import SecurityPolicy
-from app.formatting import human_duration
+from app.formatting import human_duration, initials, mixed_scripts
 from app.web.flash import consume_flashes
 
 if TYPE_CHECKING:
@@ -77,4 +77,6 @@ def build_template_config(settings: Settings, policy: SecurityPolicy) -> Templat
         policy=policy,
     )
     environment.filters["duration"] = human_duration
+    environment.filters["initials"] = initials
+    environment.tests["mixed_scripts"] = mixed_scripts
     return TemplateConfig(instance=JinjaTemplateEngine.from_environment(environment))

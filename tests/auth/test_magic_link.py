@@ -183,7 +183,7 @@ async def test_pressing_the_button_signs_in_and_spends_the_link(
     await web.get(link)
     response = await web.submit("/login/email/link")
     assert response.status_code == 303
-    assert response.headers["location"] == "/settings"
+    assert response.headers["location"] == "/dashboard"
     assert await signed_in(web)
     assert (await db.scalars(select(AuthSession.kind))).one() == "magic_link"
     await web.get(link)  # the same link again, in the same browser
@@ -295,7 +295,7 @@ async def test_the_code_signs_in_the_browser_that_asked(
     _, code = await sign_in_mail(mailbox)
     response = await web.submit("/login/email/code", {"code": f"{code[:3]} {code[3:]}"})
     assert response.status_code == 303
-    assert response.headers["location"] == "/settings"
+    assert response.headers["location"] == "/dashboard"
     assert "magic=" in response.headers["set-cookie"]  # the "waiting for a code" cookie is cleared
     assert await signed_in(web)
     assert (await db.scalars(select(AuthSession.kind))).one() == "magic_link"

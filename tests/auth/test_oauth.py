@@ -144,7 +144,7 @@ async def test_signing_up_with_a_verified_email_makes_a_confirmed_account_withou
 ) -> None:
     response = await trip(web, alpha, "alpha", Person(sub="1", email="ada@example.com"))
     assert response.status_code == 303, response.text[:500]
-    assert response.headers["location"] == "/settings"
+    assert response.headers["location"] == "/dashboard"
     user = await db.scalar(select(User))
     assert user is not None
     assert user.email == "ada@example.com"
@@ -226,7 +226,7 @@ async def test_signing_up_claims_an_unconfirmed_registration_and_drops_what_it_l
     squatter = await accounts.create("ada@example.com", password_hash="$argon2id$planted", confirmed=False)
     response = await trip(web, alpha, "alpha", Person(sub="1", email="ada@example.com"))
     assert response.status_code == 303
-    assert response.headers["location"] == "/settings"
+    assert response.headers["location"] == "/dashboard"
     user = await db.scalar(select(User).execution_options(populate_existing=True))
     assert user is not None
     assert user.id == squatter.id
@@ -253,7 +253,7 @@ async def test_the_next_page_is_kept_through_the_trip(web: WebClient, alpha: Ten
     )
     assert response.headers["location"] == "/settings/sessions"
     elsewhere = await trip(web.other_browser(), alpha, "alpha", Person(sub="1"), next="//evil.example")
-    assert elsewhere.headers["location"] == "/settings"
+    assert elsewhere.headers["location"] == "/dashboard"
 
 
 async def test_github_signs_up_with_its_verified_primary_address(
@@ -321,7 +321,7 @@ async def test_a_trusted_providers_fresh_mfa_stands_in_for_the_second_step(
         alpha.tamper = {}
         browser = web.other_browser()
         fresh = await trip(browser, alpha, "alpha", Person(sub="1", amr=["pwd", "mfa"]))
-        assert fresh.headers["location"] == "/settings"
+        assert fresh.headers["location"] == "/dashboard"
         assert await signed_in(browser)
 
 

@@ -122,7 +122,7 @@ async def test_the_account_exists_journey_ends_with_the_provider_connected(
     assert linked.headers["location"] == PAGE
     await web.submit("/logout")
     again = await trip(web, alpha, "alpha", Person(sub="9", email="ada@example.com"))
-    assert again.headers["location"] == "/settings"
+    assert again.headers["location"] == "/dashboard"
     assert await signed_in(web)
     [identity] = await identities(db)
     assert identity.user_id == user.id

@@ -84,7 +84,7 @@ async def signed_in_as(web: WebClient) -> str | None:
     if page.status_code != 200:
         return None
     for email in ("ada@example.com", BOB):
-        if f"Account settings for </span>{email}" in page.text:
+        if f'<p class="menu-email">{email}</p>' in page.text:
             return email
     return "someone"
 
@@ -370,7 +370,7 @@ async def test_a_passkey_signs_in_without_an_email_address(
     clock.advance(timedelta(minutes=1))
     response, _ = await passkey_sign_in(browser, authenticator)
     assert response.status_code == 200
-    assert response.json() == {"redirect": "/settings"}
+    assert response.json() == {"redirect": "/dashboard"}
     assert "passkey=" in response.headers["set-cookie"]  # the nonce cookie is dropped
     assert await signed_in_as(browser) == "ada@example.com"
     [passkey] = await stored(db, ada.id)
@@ -399,7 +399,7 @@ async def test_a_passkey_sign_in_never_redirects_off_site(
     await browser.get("/login")
     asserted = authenticator.get(await options(browser, "/login/passkey/options"))
     body = {"credential": asserted, "next": "//evil.example/"}
-    assert (await post_json(browser, "/login/passkey/verify", body)).json() == {"redirect": "/settings"}
+    assert (await post_json(browser, "/login/passkey/verify", body)).json() == {"redirect": "/dashboard"}
 
 
 async def test_sign_in_options_name_no_account_whoever_asks(
@@ -533,7 +533,7 @@ async def test_a_password_sign_in_asks_for_the_passkey_as_second_step(
         authenticator.passkeys[0].credential_id
     ]
     answer = await answer_second_step(browser, authenticator)
-    assert answer.json() == {"redirect": "/settings"}
+    assert answer.json() == {"redirect": "/dashboard"}
     assert await signed_in_as(browser) == "ada@example.com"
 
 
@@ -732,7 +732,7 @@ async def test_removing_a_passkey_signs_out_other_sessions_and_mails_the_owner(
     assert any("was removed" in notice.text_body for notice in notices)
     assert len(await audited(db, "auth.passkey.removed")) == 1
     # No passkey left: the password alone signs in again.
-    assert (await accounts.login(web.other_browser())).headers["location"] == "/settings"
+    assert (await accounts.login(web.other_browser())).headers["location"] == "/dashboard"
 
 
 async def test_removing_the_last_second_factor_removes_the_backup_codes_too(

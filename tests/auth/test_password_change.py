@@ -102,6 +102,17 @@ async def test_the_new_password_must_follow_the_policy(
     assert (await db.get(User, user.id)) is not None
 
 
+async def test_a_wrong_current_password_and_a_weak_new_one_are_both_reported(
+    accounts: Accounts, web: WebClient
+) -> None:
+    await accounts.create()
+    await accounts.login(web)
+    response = await change(web, "not my password at all", "short")
+    assert response.status_code == 422
+    assert "That is not your current password." in response.text
+    assert "Use at least 12 characters" in response.text
+
+
 async def test_the_form_offers_sign_out_of_other_devices_by_default(
     accounts: Accounts, web: WebClient
 ) -> None:

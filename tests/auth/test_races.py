@@ -258,7 +258,7 @@ async def test_one_confirmation_code_submitted_twice_at_once_confirms_once(
         ],
     )
     outcomes = sorted((r.status_code, r.headers.get("location")) for r in result.responses)
-    assert outcomes == [(303, "/settings"), (422, None)]
+    assert outcomes == [(303, "/dashboard"), (422, None)]
     [refused] = [r for r in result.responses if r.status_code == 422]
     assert "This code has expired or was used up." in refused.text
     assert (await actions(db)).count("auth.email.confirmed") == 1

@@ -84,7 +84,7 @@ async def test_confirming_with_the_code_signs_in_on_this_browser(
     _, code = await confirmation(mailbox, "new@example.com")
     response = await web.submit("/register/confirm-code", {"code": f"{code[:3]} {code[3:]}"})
     assert response.status_code == 303
-    assert response.headers["location"] == "/settings"
+    assert response.headers["location"] == "/dashboard"
     assert (await web.get("/settings/profile")).status_code == 200
     user = (await db.scalars(select(User))).one()
     assert user.confirmed_at is not None
@@ -172,7 +172,7 @@ async def test_the_link_moves_its_token_out_of_the_url_and_a_get_never_spends_it
         assert page.headers["referrer-policy"] == "no-referrer"
     response = await web.submit("/confirm-email")
     assert response.status_code == 303
-    assert response.headers["location"] == "/settings"
+    assert response.headers["location"] == "/dashboard"
 
 
 async def test_a_used_link_shows_the_expired_page_and_changes_nothing(
@@ -228,7 +228,7 @@ async def test_a_stranger_who_registered_your_address_first_gets_nothing(
     assert user.password_hash is None, "the stranger's password was discarded"
     await victim.get("/welcome/password")
     chosen = await victim.submit("/welcome/password", {"password": "victims own password 42"})
-    assert chosen.headers["location"] == "/settings"
+    assert chosen.headers["location"] == "/dashboard"
     await attacker.get("/login")
     denied = await attacker.submit(
         "/login", {"email": "victim@example.com", "password": "attackers password 123"}
@@ -258,7 +258,9 @@ async def test_the_owner_registering_after_a_stranger_wins(
 async def test_password_policy_reasons_are_shown(web: WebClient) -> None:
     short = await register(web, "new@example.com", "short", expect=422)
     assert short.status_code == 422
-    assert "Use at least 12 characters (this has 5)." in short.text
+    assert short.text.count("Use at least 12 characters (this has 5).") == 1, "each reason is said once"
+    feedback = short.text.split('id="password-feedback"')[1].split("</div>")[0]
+    assert "Use at least 12 characters" in feedback, "inside the block the live check replaces"
     common = await register(web, "new@example.com", "passwordpassword", expect=422)
     assert common.status_code == 422
     assert 'aria-invalid="true"' in common.text

@@ -86,7 +86,7 @@ async def test_success_redirects_and_sets_a_fresh_session_cookie(
 ) -> None:
     await accounts.create()
     response = await accounts.login(web)
-    assert response.headers["location"] == "/settings"
+    assert response.headers["location"] == "/dashboard"
     token = web.cookies["session"]
     assert len(token) >= 43
     row = (await db.scalars(select(AuthSession))).one()
@@ -144,7 +144,7 @@ async def test_next_parameter_cannot_redirect_off_site(
     )
     location = response.headers["location"]
     assert urlsplit(location).netloc == ""
-    assert location == "/settings"
+    assert location == "/dashboard"
 
 
 async def test_next_parameter_keeps_a_local_path_with_its_query(accounts: Accounts, web: WebClient) -> None:

@@ -266,7 +266,7 @@ async def test_a_trusted_browser_skips_the_second_step_next_time(
     assert "trusted" in web.cookies, "signing out keeps the trust (it is per browser, not per session)"
     await web.get("/login")
     response = await web.submit("/login", {"email": "ada@example.com", "password": DEFAULT_PASSWORD})
-    assert response.headers["location"] == "/settings"
+    assert response.headers["location"] == "/dashboard"
     assert await signed_in(web)
 
 

@@ -94,7 +94,7 @@ async def test_a_wrong_first_code_leaves_it_off(ada: User, web: WebClient, db: A
     web2 = web.other_browser()
     await web2.get("/login")
     response = await web2.submit("/login", {"email": "ada@example.com", "password": DEFAULT_PASSWORD})
-    assert response.headers["location"] == "/settings", "an unconfirmed secret asks for nothing"
+    assert response.headers["location"] == "/dashboard", "an unconfirmed secret asks for nothing"
 
 
 async def test_turning_it_on_shows_ten_backup_codes_signs_others_out_and_mails(
@@ -235,7 +235,7 @@ async def test_turning_it_off_needs_a_code_even_inside_the_sudo_window(
     await web.submit("/logout")
     await web.get("/login")
     again = await web.submit("/login", {"email": "ada@example.com", "password": DEFAULT_PASSWORD})
-    assert again.headers["location"] == "/settings"
+    assert again.headers["location"] == "/dashboard"
 
 
 async def test_a_remembered_session_cannot_turn_it_off_without_a_code(

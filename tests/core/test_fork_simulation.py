@@ -443,7 +443,7 @@ def customise(fork: Path, env: dict[str, str]) -> None:
     edit(
         fork,
         "templates/layouts/base.html",
-        "a Litestar + htmx starter with real authentication, organizations and an admin console.",
+        "a Litestar + htmx starter with real authentication and organizations.",
         "where Acme customers find their reports.",
     )
     edit(
@@ -510,7 +510,8 @@ def customise(fork: Path, env: dict[str, str]) -> None:
     edit(
         fork,
         "app/auth/adapter.py",
-        '    """Mail through the job queue, readable device names; every other decision as the core\'s default."""\n',
+        '    """Mail through the job queue, readable device names, a personal workspace for every new account,\n'
+        '    and sign-in landing in an organization; every other decision as the core\'s default."""\n',
         FORK_ADAPTER_METHOD,
     )
     # Its own tests.

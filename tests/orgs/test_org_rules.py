@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth.core.clock import FrozenClock
 from app.auth.core.invitations import accept_invitation, invite
-from app.auth.core.models import Membership, OrgInvitation, OrgRole
+from app.auth.core.models import Membership, Organization, OrgInvitation, OrgRole
 from app.auth.core.orgs import (
     ADMIN_ROLE_ID,
     MEMBER_ROLE_ID,
@@ -25,10 +25,12 @@ from app.auth.core.orgs import (
     change_role,
     create_custom_role,
     create_org,
+    delete_org,
     leave_org,
     normalize_slug,
     remove_member,
     rename_slug,
+    set_security_policy,
 )
 from app.auth.core.toolkit import Security
 from app.auth.models import User
@@ -206,3 +208,103 @@ async def test_a_renamed_slug_stays_reserved_for_its_organization(
     other = await accounts.create("eve@example.com")
     with pytest.raises(InvalidSlugError):
         await create_org(db, owner_id=other.id, name="Acme", slug="acme")
+
+
+async def test_a_security_policy_that_would_shut_out_its_author_is_refused(
+    acme: tuple[UUID, User, User, User], db: AsyncSession, security: Security
+) -> None:
+    org_id, owner, _, _ = acme
+    ctx = await context_of(db, org_id, owner)
+    with pytest.raises(OrgRuleError) as no_factor:
+        await set_security_policy(
+            db,
+            security,
+            ctx,
+            require_mfa=True,
+            allowed_sign_in=[],
+            session_max_age=None,
+            actor_has_second_factor=False,
+            actor_session_kind="password",
+        )
+    assert no_factor.value.status == 409
+    with pytest.raises(OrgRuleError) as locked_out:
+        await set_security_policy(
+            db,
+            security,
+            ctx,
+            require_mfa=False,
+            allowed_sign_in=["passkey"],
+            session_max_age=None,
+            actor_has_second_factor=True,
+            actor_session_kind="password",
+        )
+    assert locked_out.value.status == 409
+    with pytest.raises(OrgRuleError):
+        await set_security_policy(
+            db,
+            security,
+            ctx,
+            require_mfa=False,
+            allowed_sign_in=["telepathy"],
+            session_max_age=None,
+            actor_has_second_factor=True,
+            actor_session_kind="password",
+        )
+    with pytest.raises(OrgRuleError):  # only shorter than the app's own limit
+        await set_security_policy(
+            db,
+            security,
+            ctx,
+            require_mfa=False,
+            allowed_sign_in=[],
+            session_max_age=10**7,
+            actor_has_second_factor=True,
+            actor_session_kind="password",
+        )
+    await set_security_policy(
+        db,
+        security,
+        ctx,
+        require_mfa=True,
+        allowed_sign_in=["password", "passkey"],
+        session_max_age=3600,
+        actor_has_second_factor=True,
+        actor_session_kind="password",
+    )
+    org = await db.get_one(Organization, org_id)
+    await db.refresh(org)
+    assert (org.require_mfa, org.allowed_sign_in, org.session_max_age) == (
+        True,
+        ["passkey", "password"],
+        3600,
+    )
+
+
+async def test_a_member_cannot_set_the_policy_and_only_an_owner_deletes(
+    acme: tuple[UUID, User, User, User], db: AsyncSession, security: Security
+) -> None:
+    org_id, owner, admin, member = acme
+    with pytest.raises(OrgRuleError):
+        await set_security_policy(
+            db,
+            security,
+            await context_of(db, org_id, member),
+            require_mfa=False,
+            allowed_sign_in=[],
+            session_max_age=None,
+            actor_has_second_factor=True,
+            actor_session_kind="password",
+        )
+    with pytest.raises(OrgRuleError):
+        await delete_org(db, await context_of(db, org_id, admin))
+    custom = await create_custom_role(db, await context_of(db, org_id, owner), "Helper", ["projects:write"])
+    await change_role(
+        db,
+        await context_of(db, org_id, owner),
+        (await context_of(db, org_id, member)).membership_id,
+        custom.id,
+    )
+    await delete_org(db, await context_of(db, org_id, owner))
+    await db.commit()
+    assert await db.scalar(select(func.count()).where(Membership.org_id == org_id)) == 0
+    assert await db.scalar(select(func.count()).where(OrgRole.org_id == org_id)) == 0

@@ -66,6 +66,14 @@ class AccountAdapter:
     ) -> None:
         """Fill the host's own columns of a new account from extra registration fields."""
 
+    async def account_confirmed(
+        self, db: AsyncSession, request: Request[Any, Any, Any], user: UserSecurityColumns
+    ) -> None:
+        """A new account's address has just been proven (registration link or code, or an identity
+        provider vouching for a new or unconfirmed account); runs once per account, in the same
+        transaction. A product that gives every account something to start with (a personal
+        workspace) makes it here."""
+
     def login_redirect_url(self, request: Request[Any, Any, Any], user: UserSecurityColumns) -> str:
         """Where a user goes after signing in when the sign-in named no (safe) destination."""
         return self.page_path("after_login")

@@ -37,17 +37,21 @@ __all__ = (
     "MEMBER_ROLE_ID",
     "OWNER_ROLE_ID",
     "PERMISSIONS",
+    "SIGN_IN_KINDS",
     "InvalidSlugError",
     "OrgContext",
     "OrgRuleError",
     "change_role",
     "create_custom_role",
     "create_org",
+    "delete_org",
     "leave_org",
     "normalize_slug",
     "remove_member",
+    "rename_org",
     "rename_slug",
     "roles_for",
+    "set_security_policy",
     "slug_from_name",
 )
 
@@ -220,6 +224,84 @@ async def rename_slug(db: AsyncSession, ctx: OrgContext, new_slug: str) -> str:
     db.add(OrgSlugRedirect(slug=ctx.slug, org_id=ctx.org_id))
     await db.execute(update(Organization).where(Organization.id == ctx.org_id).values(slug=slug))
     return slug
+
+
+async def rename_org(db: AsyncSession, ctx: OrgContext, name: str) -> str:
+    """Give the organization a new display name (its address stays)."""
+    _require(ctx, "org:settings")
+    clean = " ".join(name.split())[:100]
+    if not clean:
+        raise OrgRuleError("Give the organization a name.", status=422)
+    await db.execute(update(Organization).where(Organization.id == ctx.org_id).values(name=clean))
+    return clean
+
+
+SIGN_IN_KINDS: Mapping[str, str] = {
+    "password": "Password",
+    "remembered": "A remembered browser (“Keep me signed in”)",
+    "passkey": "Passkey",
+    "magic_link": "Emailed link or code",
+    "oauth": "An identity provider (Google, GitHub, ...)",
+    "email_confirmation": "Confirming a new address",
+}
+"""Session kinds an organization may accept (`Organization.allowed_sign_in`), with what they mean."""
+
+
+async def set_security_policy(
+    db: AsyncSession,
+    security: Security,
+    ctx: OrgContext,
+    *,
+    require_mfa: bool,
+    allowed_sign_in: Iterable[str],
+    session_max_age: int | None,
+    actor_has_second_factor: bool,
+    actor_session_kind: str,
+) -> None:
+    """The organization's sign-in policy, enforced on every org request by `tenancy`.
+
+    A policy that would shut out the person setting it on their next request is refused: requiring
+    two-factor without having it, or leaving out how their own session signed in. An empty
+    `allowed_sign_in` means any way; `session_max_age` may only be shorter than the global limit.
+    """
+    _require(ctx, "org:settings")
+    kinds = sorted(set(allowed_sign_in))
+    unknown = [kind for kind in kinds if kind not in SIGN_IN_KINDS]
+    if unknown:
+        raise OrgRuleError(f"Unknown sign-in method: {unknown[0]}.", status=422)
+    if require_mfa and not actor_has_second_factor:
+        raise OrgRuleError(
+            "Set up two-step verification on your own account before requiring it for everyone.", status=409
+        )
+    if kinds and actor_session_kind not in kinds:
+        raise OrgRuleError(
+            "That would sign you out of this organization: keep the way you signed in this time allowed.",
+            status=409,
+        )
+    longest = int(security.policy.session_absolute_timeout.total_seconds())
+    if session_max_age is not None and not 300 <= session_max_age < longest:
+        raise OrgRuleError(
+            f"A session limit must be at least 5 minutes and shorter than {longest // 3600} hours.",
+            status=422,
+        )
+    await db.execute(
+        update(Organization)
+        .where(Organization.id == ctx.org_id)
+        .values(require_mfa=require_mfa, allowed_sign_in=kinds, session_max_age=session_max_age)
+    )
+
+
+async def delete_org(db: AsyncSession, ctx: OrgContext) -> None:
+    """Delete the organization with its memberships, roles and invitations (the host asks for sudo)."""
+    _require(ctx, "org:delete")
+    await _lock_org(db, ctx.org_id)
+    members = (await db.scalars(select(Membership.user_id).where(Membership.org_id == ctx.org_id))).all()
+    for user_id in members:
+        for hook in MEMBERSHIP_ENDED_HOOKS:
+            await hook(db, ctx.org_id, user_id)
+    # Memberships first: their role may be a custom role, which RESTRICT keeps while it is in use.
+    await db.execute(delete(Membership).where(Membership.org_id == ctx.org_id))
+    await db.execute(delete(Organization).where(Organization.id == ctx.org_id))
 
 
 # --- roles

@@ -206,11 +206,14 @@ async def confirm_address(
     await end_all_sessions(db, user.id)
     await forget_user(db, user.id)
     await retire_tokens(db, security, user.id, Purpose.CONFIRM_EMAIL)
+    newly_confirmed = user.confirmed_at is None
     user.confirmed_at = user.confirmed_at or now
     user.email = token.email
     user.password_hash = token.pending_password_hash if apply_password else None
     user.password_changed_at = now if apply_password else None
     await db.flush()
+    if newly_confirmed:
+        await security.adapter.account_confirmed(db, request, user)
     await audit(db, request, "auth.email.confirmed", user_id=user.id, same_browser=same_browser)
     return Confirmed(user=user, password_applied=apply_password)
 

@@ -158,13 +158,15 @@ async def load_org_context(connection: ASGIConnection[Any, Any, Any, Any]) -> Or
     async with engine.connect() as conn:
         row = (await conn.execute(_context_statement(security), {"slug": slug, "user_id": user.id})).first()
         if row is None:
+            # Only members learn where it went: to anyone else an old address is not found,
+            # like any address of an organization they do not belong to.
             moved = await conn.scalar(
                 select(Organization.slug)
                 .join(OrgSlugRedirect, OrgSlugRedirect.org_id == Organization.id)
+                .join(Membership, (Membership.org_id == Organization.id) & (Membership.user_id == user.id))
                 .where(OrgSlugRedirect.slug == slug)
             )
             if moved is not None and connection.scope.get("method") in ("GET", "HEAD"):
-                # Only members learn where it went: the new address is checked like any other.
                 raise OrgMoved(moved)
             raise OrgNotFound()
     auth = connection.scope["auth"]

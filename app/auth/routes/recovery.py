@@ -12,9 +12,10 @@ from litestar.response import Template
 from app.auth.core.limits import limit_posts_per_ip
 from app.auth.core.mail_tokens import Purpose, find_live_token
 from app.auth.core.pacing import paced
+from app.auth.core.pending import new_pending, read_pending, set_pending_cookie
 from app.auth.core.recovery import complete_reset, request_reset
 from app.auth.core.toolkit import Security
-from app.auth.forms import PasswordForm
+from app.auth.forms import MagicLinkForm, PasswordForm
 from app.auth.models import User
 from app.auth.routes.common import (
     NO_STORE,
@@ -28,7 +29,14 @@ from app.db import DBSession
 from app.web.flash import flash
 from app.web.htmx import render, see_other
 
+SENT_COOKIE_AGE = 15 * 60
+"""Seconds the "check your inbox" page remembers which address was asked for (a display nicety)."""
 RESET_PATH = "/reset-password"  # mailed links point here: keep AccountAdapter.PAGES["reset_password"] in step
+
+
+def _sent_cookie(security: Security) -> str:
+    """The cookie holding the address a reset link was asked for (prefixed like the core's cookies)."""
+    return security.cookies.pending.removesuffix("pending") + "reset_asked"
 
 
 class RecoveryController(Controller):
@@ -45,25 +53,38 @@ class RecoveryController(Controller):
     async def submit(
         self, request: Request[Any, Any, Any], db_session: DBSession, data: FormData
     ) -> Response[Any]:
-        """The same answer for every address: "if it has an account, a link is on its way"."""
-        email = data.get("email", "").strip()[:320]
-        if not email:
+        """The same answer for every address: "if it has an account, a link is on its way".
+
+        Only the address's syntax is judged (saying "that is not an address" reveals nothing about
+        accounts); the next page repeats the address from a signed cookie, so a typo shows.
+        """
+        security: Security = request.app.state.security
+        form = MagicLinkForm.parse(data)
+        if form.errors:
             return render(
                 request,
                 "auth/forgot_password.html",
                 fragment="auth/_forgot_password_form.html",
-                email=email,
-                error="Enter the address you signed up with.",
+                email=form.email,
+                error=form.errors["email"],
                 status=422,
                 headers=NO_STORE,
             )
-        await request_reset(db_session, request, email)
-        return see_other(request, "/forgot-password/sent")
+        await request_reset(db_session, request, form.email)
+        response = see_other(request, "/forgot-password/sent")
+        set_pending_cookie(
+            response, new_pending(form.email), security, name=_sent_cookie(security), max_age=SENT_COOKIE_AGE
+        )
+        return response
 
     @get("/forgot-password/sent", name="forgot_password_sent")
     async def sent(self, request: Request[Any, Any, Any]) -> Template:
-        """Where to look next."""
-        return render(request, "auth/forgot_password_sent.html", headers=NO_STORE)
+        """Where to look next, and for which address."""
+        security: Security = request.app.state.security
+        asked = read_pending(request, security, name=_sent_cookie(security))
+        return render(
+            request, "auth/forgot_password_sent.html", email=asked.email if asked else None, headers=NO_STORE
+        )
 
     @get(RESET_PATH, name="reset_password")
     async def reset_form(

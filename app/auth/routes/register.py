@@ -39,6 +39,8 @@ from app.auth.routes.common import (
     land_from_mail,
 )
 from app.db import DBSession
+from app.orgs.invitations import waiting_invitation
+from app.orgs.services import LANDING_PATH
 from app.web.flash import flash
 from app.web.htmx import render, see_other
 
@@ -52,9 +54,11 @@ class RegistrationController(Controller):
     include_in_schema = False
 
     @get("/register", name="register", guards=[requires_anonymous])
-    async def form(self, request: Request[Any, Any, Any]) -> Template:
-        """The registration form."""
-        return render(request, "auth/register.html", form=RegistrationForm(), headers=NO_STORE)
+    async def form(self, request: Request[Any, Any, Any], db_session: DBSession) -> Template:
+        """The registration form (with the invited address, when coming from an invitation)."""
+        invitation = await waiting_invitation(request, db_session)
+        form = RegistrationForm(email=invitation.email if invitation else "")
+        return render(request, "auth/register.html", form=form, invitation=invitation, headers=NO_STORE)
 
     @post("/register", name="register_submit", guards=[paced, requires_anonymous, limit_posts_per_ip])
     async def submit(
@@ -73,7 +77,12 @@ class RegistrationController(Controller):
                 form.errors["email"] = CLOSED_FOR_ADDRESS
         if form.errors:
             return render(
-                request, "auth/register.html", fragment="auth/_register_form.html", form=form, status=422
+                request,
+                "auth/register.html",
+                fragment="auth/_register_form.html",
+                form=form,
+                invitation=None,
+                status=422,
             )
         response = see_other(request, "/register/check-inbox")
         lifetime = int(security.policy.confirmation_link_ttl.total_seconds())
@@ -96,7 +105,7 @@ class RegistrationController(Controller):
         )
         return Template(
             "auth/_password_feedback.html",
-            context={"problems": problems, "typed": bool(password)},
+            context={"problems": problems, "typed": bool(password), "error": None},
             headers=NO_STORE,
         )
 
@@ -194,7 +203,7 @@ class RegistrationController(Controller):
         security: Security = request.app.state.security
         if password_applied:
             flash(request, "Your address is confirmed. Welcome!", "success")
-            next_url = "/settings"
+            next_url = LANDING_PATH
         else:
             flash(
                 request,
@@ -243,4 +252,4 @@ class RegistrationController(Controller):
             )
         if await set_first_password(db_session, request, form.password):
             flash(request, "Password saved. You are all set.", "success")
-        return see_other(request, "/settings")
+        return see_other(request, LANDING_PATH)

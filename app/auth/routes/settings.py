@@ -148,7 +148,9 @@ class SettingsController(Controller):
             app_name=request.app.state.settings.app_name,
         )
         proof = None
-        if not form.errors:
+        if (
+            "current_password" not in form.errors
+        ):  # checked even when the new one is refused: both errors show
             try:
                 proof = await verify_current_password(
                     db_session, request, form.current, failure_action="account.password_change.failed"

@@ -326,6 +326,7 @@ async def _new_account(
     security.adapter.populate_user(request, user, {"name": assertion.name})
     db.add(user)
     await db.flush()
+    await security.adapter.account_confirmed(db, request, user)
     return user
 
 
@@ -342,6 +343,7 @@ async def _claim(
     user.password_hash = None
     user.password_changed_at = None
     await db.flush()
+    await security.adapter.account_confirmed(db, request, user)
     return user
 
 
