@@ -79,16 +79,16 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "/o/{org_slug:str}/projects/{project_id:uuid}/delete"): WRITE_FORM,
     ("GET", "/o/{org_slug:str}/audit"): AUDIT_PAGE,
     ("POST", "/o/{org_slug:str}/audit/export"): AUDIT_PAGE,
-    ("GET", "/o/{org_slug:str}/tokens"): TOKENS_PAGE,
-    ("POST", "/o/{org_slug:str}/tokens"): TOKENS_CREATE,
-    ("POST", "/o/{org_slug:str}/tokens/{token_id:uuid}/revoke"): MANAGERS_MISSING,
-    ("GET", "/o/{org_slug:str}/webhooks"): TOKENS_PAGE,
-    ("POST", "/o/{org_slug:str}/webhooks"): WEBHOOKS_CREATE,
-    ("GET", "/o/{org_slug:str}/webhooks/{endpoint_id:uuid}"): MANAGERS_MISSING,
-    ("POST", "/o/{org_slug:str}/webhooks/{endpoint_id:uuid}/rotate"): MANAGERS_MISSING,
-    ("POST", "/o/{org_slug:str}/webhooks/{endpoint_id:uuid}/toggle"): MANAGERS_MISSING,
+    ("GET", "/o/{org_slug:str}/tokens"): needs(PAGE, admin=200),
+    ("POST", "/o/{org_slug:str}/tokens"): needs(PAGE, admin=201),  # made from the form's name, shown once
+    ("POST", "/o/{org_slug:str}/tokens/{token_id:uuid}/revoke"): needs(PAGE, admin=404),
+    ("GET", "/o/{org_slug:str}/webhooks"): needs(PAGE, admin=200),
+    ("POST", "/o/{org_slug:str}/webhooks"): needs(PAGE, admin=422),  # no address given
+    ("GET", "/o/{org_slug:str}/webhooks/{endpoint_id:uuid}"): needs(PAGE, admin=404),
+    ("POST", "/o/{org_slug:str}/webhooks/{endpoint_id:uuid}/rotate"): needs(PAGE, admin=404),
+    ("POST", "/o/{org_slug:str}/webhooks/{endpoint_id:uuid}/toggle"): needs(PAGE, admin=404),
     (
         "POST",
         "/o/{org_slug:str}/webhooks/{endpoint_id:uuid}/deliveries/{delivery_id:uuid}/redeliver",
-    ): MANAGERS_MISSING,
+    ): needs(PAGE, admin=404),
 }
