@@ -332,3 +332,18 @@ async def test_the_organization_tokens_page_costs_the_same_for_one_token_or_many
     status, many = await cost_of(app, web, "/o/acme/tokens")
     assert status == 200
     assert len(many.statements) == len(few.statements) <= 4, many.statements
+
+
+async def test_removing_a_member_on_the_members_page_stops_their_org_token_at_once(
+    world: World, accounts: Accounts, web: WebClient, db: AsyncSession
+) -> None:
+    admin = await signed_in(accounts, web, world.admin)
+    org_token = await create_token(admin, page="/o/acme/tokens", scopes=("projects:write",))
+    api = web.other_browser()
+    assert (await api.get("/api/v1/orgs/acme/projects", headers=bearer(org_token))).status_code == 200
+    owner = await signed_in(accounts, web.other_browser(), world.owner)
+    await owner.get("/o/acme/members")
+    row = await membership(db, world.acme_id, world.admin)
+    removed = await owner.submit(f"/o/acme/members/{row.id}/remove")
+    assert removed.status_code == 303, removed.text[:300]
+    assert (await api.get("/api/v1/orgs/acme/projects", headers=bearer(org_token))).status_code == 401
