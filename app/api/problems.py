@@ -15,7 +15,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 
-from app.auth.core.api_tokens import rate_limit_headers
+from app.auth.core.api_auth import rate_limit_headers
 
 __all__ = ("PROBLEMS", "PROBLEM_JSON", "Problem", "ProblemBody", "api_exception_handlers", "problem_response")
 

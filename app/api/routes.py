@@ -21,7 +21,7 @@ from sqlalchemy import select
 from app.api import services, webhooks
 from app.api.problems import PROBLEMS, Problem
 from app.api.schemas import Me, Member, Org, Page, ProjectIn, ProjectOut, ProjectPatch, Session, Status
-from app.auth.core.api_tokens import api_org_context, principal_of, requires_scope, requires_token
+from app.auth.core.api_auth import api_org_context, principal_of, requires_scope, requires_token
 from app.auth.core.audit_log import audit
 from app.auth.core.orgs import OrgContext
 from app.auth.core.session_store import end_session, list_sessions

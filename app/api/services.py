@@ -11,7 +11,7 @@ from sqlalchemy import or_, select
 
 from app.api.problems import Problem
 from app.api.schemas import Member, Org, ProjectOut
-from app.auth.core.api_tokens import ApiPrincipal
+from app.auth.core.api_auth import ApiPrincipal
 from app.auth.core.models import Membership, Organization, OrgRole
 from app.auth.core.tenancy import scoped
 from app.auth.models import User

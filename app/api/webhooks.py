@@ -46,7 +46,6 @@ EVENTS = {
     "project.created": "A project was created",
     "project.updated": "A project was renamed, re-described, archived or restored",
     "project.deleted": "A project was deleted",
-    "member.removed": "A member was removed or left",
 }
 """The events an endpoint can choose."""
 
