@@ -7,18 +7,16 @@ from `api_org_context`, read fresh on every call, so a token's rights follow its
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from sqlalchemy import select
 
-from app.api import services, webhooks
+from app.api import services
 from app.api.problems import PROBLEMS, Problem
 from app.api.schemas import Me, Member, Org, Page, ProjectIn, ProjectOut, ProjectPatch, Session, Status
 from app.auth.core.api_auth import api_org_context, principal_of, requires_scope, requires_token
@@ -160,7 +158,6 @@ class ProjectsController(Controller):
         """A new project (needs `projects:write`)."""
         form = _form({"name": data.name, "summary": data.summary})
         project = await projects.create_project(db_session, request, org, form)
-        await _emit(request, db_session, org, "project.created", project)
         return Response(
             services.project_out(project),
             status_code=HTTP_201_CREATED,
@@ -198,8 +195,6 @@ class ProjectsController(Controller):
         nothing_asked = data.name is None and data.summary is None and data.archived is None
         if nothing_asked and not org.can("projects:write"):
             raise OrgPermissionDenied("projects:write")
-        if not nothing_asked:
-            await _emit(request, db_session, org, "project.updated", project)
         return services.project_out(project)
 
     @delete(
@@ -213,23 +208,7 @@ class ProjectsController(Controller):
         project_id: FromPath[UUID],
     ) -> None:
         """Delete a project for good (needs `projects:write`)."""
-        project = await projects.find_project(db_session, org, project_id)
-        data = services.project_out(project)
         await projects.delete_project(db_session, request, org, project_id)
-        await webhooks.emit(
-            db_session, org.org_id, "project.deleted", msgspec.to_builtins(data), _now(request)
-        )
-
-
-def _now(request: Request[Any, Any, Any]) -> datetime:
-    return security_of(request).clock.now()
-
-
-async def _emit(
-    request: Request[Any, Any, Any], db: DBSession, org: OrgContext, event: str, project: Any
-) -> None:
-    data = msgspec.to_builtins(services.project_out(project))
-    await webhooks.emit(db, org.org_id, event, data, _now(request))
 
 
 def _form(values: dict[str, str]) -> ProjectForm:

@@ -34,6 +34,7 @@ log = structlog.get_logger(__name__)
 
 __all__ = (
     "EVENTS",
+    "announce_project",
     "create_endpoint",
     "deliver_webhook",
     "emit",
@@ -115,6 +116,30 @@ async def emit(db: AsyncSession, org_id: UUID, event_type: str, data: dict[str, 
         defer(db, "deliver_webhook", delivery_id=str(delivery.id))
         queued += 1
     return queued
+
+
+_PROJECT_EVENTS = {
+    "project.created": "project.created",
+    "project.updated": "project.updated",
+    "project.archived": "project.updated",
+    "project.unarchived": "project.updated",
+    "project.deleted": "project.deleted",
+}
+
+
+async def announce_project(db: AsyncSession, org_id: UUID, action: str, project: Any, now: datetime) -> None:
+    """The webhook event for a project change (called by the project services with their audit event)."""
+    event = _PROJECT_EVENTS.get(action)
+    if event is None:
+        return
+    data = {
+        "id": str(project.id),
+        "name": project.name,
+        "summary": project.summary,
+        "archived": project.archived_at is not None,
+        "created_by": str(project.created_by) if project.created_by else None,
+    }
+    await emit(db, org_id, event, data, now)
 
 
 async def redeliver(db: AsyncSession, delivery: WebhookDelivery, now: datetime) -> None:

@@ -360,3 +360,14 @@ async def test_the_webhook_pages_cost_the_same_for_few_or_many_rows(
     assert status == 200
     assert len(many_list.statements) == len(few_list.statements) <= 3
     assert len(many_log.statements) == len(few_log.statements) <= 4
+
+
+async def test_a_project_made_on_its_page_is_announced_too(admin: WebClient, receiver: Receiver) -> None:
+    await add_endpoint(admin, receiver.url, ["project.created"])
+    await admin.get("/o/acme/projects/new")
+    made = await admin.submit("/o/acme/projects", {"name": "From the page", "summary": ""})
+    assert made.status_code == 303
+    await receiver.wait_for(1)
+    payload = json.loads(receiver.received[0][1])
+    assert payload["type"] == "project.created"
+    assert payload["data"]["name"] == "From the page"
