@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from litestar import Litestar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -254,3 +255,14 @@ async def test_the_docs_page_needs_no_script_from_elsewhere(api: WebClient) -> N
         "unsafe-inline"
         not in response.headers["content-security-policy"].split("script-src", 1)[-1].split(";")[0]
     )
+
+
+async def test_the_docs_page_costs_only_the_session_lookup(
+    world: World, accounts: Accounts, web: WebClient, app: Litestar
+) -> None:
+    from tests.auth.test_sessions import cost_of
+
+    await accounts.login(web, world.member.email)
+    status, cost = await cost_of(app, web, "/developers/api")
+    assert status == 200
+    assert len(cost.statements) <= 1, cost.statements
