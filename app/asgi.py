@@ -19,6 +19,8 @@ from litestar.static_files import create_static_files_router
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from app.admin import CONTROLLERS as ADMIN_CONTROLLERS
+from app.admin import EXCEPTION_HANDLERS as ADMIN_EXCEPTION_HANDLERS
 from app.api import api_router, openapi_config
 from app.api.cors import ApiCorsMiddleware
 from app.api.docs import api_docs
@@ -87,6 +89,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         TokensController,
         OrgTokensController,
         WebhooksController,
+        *ADMIN_CONTROLLERS,
         healthz,
         create_static_files_router(
             path="/static",
@@ -132,6 +135,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         exception_handlers={
             **AUTH_EXCEPTION_HANDLERS,
             **ORG_EXCEPTION_HANDLERS,
+            **ADMIN_EXCEPTION_HANDLERS,
             HTTPException: http_error_handler,
             PoolTimeoutError: busy_database_handler,
             DBAPIError: database_error_handler,

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 
 class GatehouseCLI(CLIPluginProtocol):
-    """Adds `worker`, `seed`, `users create`, `audit verify`, `db-role grant` and `core status|pending|apply`."""
+    """Adds `worker`, `seed`, `users create`, `admin grant|revoke`, `audit verify`, `db-role grant` and
+    `core status|pending|apply`."""
 
     def on_cli_init(self, cli: click.Group) -> None:
         """Register the commands."""
@@ -62,6 +63,32 @@ class GatehouseCLI(CLIPluginProtocol):
                 raise click.ClickException(str(exc)) from exc
             state = "confirmed" if confirmed else "not confirmed: it cannot sign in until the address is"
             click.echo(f"created {user.email} ({user.id}), {state}")
+
+        @cli.group(name="admin", cls=LitestarGroup)
+        def admin() -> None:
+            """Platform administrators (the only way to make one: there is no default account)."""
+
+        @admin.command(name="grant")
+        @click.argument("email")
+        @click.option("--impersonate", is_flag=True, help="Also allow signing in as other users.")
+        def grant_admin(app: Litestar, email: str, impersonate: bool) -> None:
+            """Make the account with EMAIL a platform administrator."""
+            try:
+                asyncio.run(_set_admin(app, email, grant=True, can_impersonate=impersonate))
+            except LookupError as exc:
+                raise click.ClickException(str(exc)) from exc
+            extra = ", may impersonate" if impersonate else ""
+            click.echo(f"{email} is a platform administrator{extra}")
+
+        @admin.command(name="revoke")
+        @click.argument("email")
+        def revoke_admin(app: Litestar, email: str) -> None:
+            """Take platform administrator rights away from the account with EMAIL."""
+            try:
+                asyncio.run(_set_admin(app, email, grant=False, can_impersonate=False))
+            except LookupError as exc:
+                raise click.ClickException(str(exc)) from exc
+            click.echo(f"{email} is no longer a platform administrator")
 
         @cli.group(name="audit", cls=LitestarGroup)
         def audit() -> None:
@@ -188,6 +215,49 @@ async def _create_user(app: Litestar, email: str, password: str, *, confirmed: b
             return await create_user(
                 session, app.state.security, email, password, confirmed=confirmed, name=name
             )
+    finally:
+        await engine.dispose()
+
+
+async def _set_admin(app: Litestar, email: str, *, grant: bool, can_impersonate: bool) -> None:
+    """Grant or revoke, audited (no actor: the command line, not a person in the app, did it)."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+    from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+    from app.auth.core.audit import AuditRecord
+    from app.auth.core.audit_log import record_event
+    from app.auth.core.identity import InvalidEmail, canonical_email
+    from app.auth.core.platform_admin import grant_admin, revoke_admin
+    from app.auth.models import User
+
+    try:
+        canonical = canonical_email(email)
+    except InvalidEmail as exc:
+        raise LookupError(f"{email!r} is not an email address") from exc
+    engine = create_async_engine(app.state.settings.sqlalchemy_url, pool_size=1)
+    try:
+        async with AsyncSession(engine, expire_on_commit=False) as session:
+            user = await session.scalar(select(User).where(User.email_canonical == canonical))
+            if user is None:
+                raise LookupError(f"no account with the address {email}")
+            if grant:
+                await grant_admin(session, user.id, can_impersonate=can_impersonate)
+            else:
+                await revoke_admin(session, user.id)
+            action = "admin.granted" if grant else "admin.revoked"
+            details = {"via": "cli", "can_impersonate": can_impersonate} if grant else {"via": "cli"}
+            record = AuditRecord(
+                occurred_at=datetime.now(UTC),
+                action=action,
+                outcome="success",
+                target_type="user",
+                target_id=str(user.id),
+                details=details,
+            )
+            await record_event(session, record)
+            await session.commit()
     finally:
         await engine.dispose()
 

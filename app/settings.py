@@ -168,6 +168,9 @@ class Settings(BaseSettings):
     magic_link_enabled: bool = True
     """Offer sign-in by emailed link and code; off hides the option and the routes answer 404."""
 
+    impersonation_notify_user: bool = False
+    """Mail people when support signs in to their account (their security page lists it either way)."""
+
     oauth_providers: list[OAuthProviderSetting] = Field(default_factory=list)
     """Identity providers to sign in with (JSON list, e.g. `[{"key": "google", "client_id": "...",
     "client_secret": "..."}]`; presets `google`, `microsoft`, `github`, or any OpenID Connect

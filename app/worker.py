@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from saq import CronJob, Worker
 
+from app.admin.tasks import verify_audit_log
 from app.api.webhooks import deliver_webhook, retry_webhooks
 from app.auth.core.maintenance import purge_expired
 from app.jobs import Jobs, build_queue, task_options
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-TASKS = (send_email, purge_expired, relay_outbox, deliver_webhook, retry_webhooks)
+TASKS = (send_email, purge_expired, relay_outbox, verify_audit_log, deliver_webhook, retry_webhooks)
 """Every function a worker may run. Each must have its options declared in `app.jobs.task_options`."""
 
 

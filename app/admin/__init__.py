@@ -1,1 +1,30 @@
-"""Admin console (to come)."""
+"""The platform admin console (host pages): dashboard, users, organizations, audit explorer, jobs.
+
+Every route sits behind the core's `requires_platform_admin` (404 for everyone else) and every
+write behind `requires_sudo`; the rules of each action are the core's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.admin.audit import AdminAuditController
+from app.admin.dashboard import AdminDashboardController
+from app.admin.errors import EXCEPTION_HANDLERS
+from app.admin.impersonation import ImpersonationController, StopImpersonationController
+from app.admin.jobs import AdminJobsController
+from app.admin.orgs import AdminOrgsController
+from app.admin.users import AdminUsersController
+
+CONTROLLERS: tuple[Any, ...] = (
+    AdminDashboardController,
+    AdminUsersController,
+    ImpersonationController,
+    AdminOrgsController,
+    AdminAuditController,
+    AdminJobsController,
+    StopImpersonationController,
+)
+"""Registered by `create_app`."""
+
+__all__ = ("CONTROLLERS", "EXCEPTION_HANDLERS")

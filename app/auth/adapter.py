@@ -49,6 +49,10 @@ class GatehouseAdapter(AccountAdapter):
         """ "Firefox on Windows", from the User-Agent (ua-parser)."""
         return device_label(user_agent)
 
+    def mail_on_impersonation(self, request: Request[Any, Any, Any], user: Any) -> bool:
+        """Mail the user when support signs in as them if IMPERSONATION_NOTIFY_USER is on."""
+        return bool(request.app.state.settings.impersonation_notify_user)
+
     def send_mail(self, db: AsyncSession, *, to: str, template: str, context: Mapping[str, Any]) -> None:
         """Queue the mail in the request's outbox; durations read as "10 minutes", "24 hours"."""
         readable = {

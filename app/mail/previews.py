@@ -67,6 +67,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "tokens_link": f"{_BASE}/settings/tokens",
     },
     "webhook_disabled": {"url": "https://hooks.example.com/gatehouse", "since": "28 November 2026"},
+    "support_access": {"minutes": 30, "security_link": f"{_BASE}/settings/security"},
 }
 """Template name → context used for its preview."""
 

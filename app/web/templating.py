@@ -14,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
+from app.admin.banner import impersonating
 from app.auth.core.cookies import cookie_name
 from app.auth.core.policy import SecurityPolicy
 from app.formatting import human_duration, initials, mixed_scripts
@@ -75,6 +76,7 @@ def build_template_config(settings: Settings, policy: SecurityPolicy) -> Templat
         consume_flashes=consume_flashes,
         themes=THEMES,
         policy=policy,
+        impersonating=impersonating,
     )
     environment.filters["duration"] = human_duration
     environment.filters["initials"] = initials

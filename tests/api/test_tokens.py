@@ -347,3 +347,31 @@ async def test_removing_a_member_on_the_members_page_stops_their_org_token_at_on
     removed = await owner.submit(f"/o/acme/members/{row.id}/remove")
     assert removed.status_code == 303, removed.text[:300]
     assert (await api.get("/api/v1/orgs/acme/projects", headers=bearer(org_token))).status_code == 401
+
+
+async def test_a_locked_users_tokens_are_refused_while_the_lock_lasts(
+    world: World, accounts: Accounts, web: WebClient, db: AsyncSession, clock: FrozenClock
+) -> None:
+    await signed_in(accounts, web, world.admin)
+    value = await create_token(web, scopes=("account:read",))
+    await db.execute(update(User).where(User.id == world.admin.id).values(sign_in_locked_at=clock.now()))
+    await db.commit()
+    api = web.other_browser()
+    assert (await api.get("/api/v1/me", headers=bearer(value))).status_code == 401
+    await db.execute(update(User).where(User.id == world.admin.id).values(sign_in_locked_at=None))
+    await db.commit()
+    assert (await api.get("/api/v1/me", headers=bearer(value))).status_code == 200
+
+
+async def test_disabling_an_account_revokes_its_tokens_for_good(
+    world: World, accounts: Accounts, web: WebClient, db: AsyncSession, clock: FrozenClock
+) -> None:
+    from app.auth.core.api_tokens import revoke_user_tokens
+
+    await signed_in(accounts, web, world.admin)
+    value = await create_token(web, scopes=("account:read",))
+    assert await revoke_user_tokens(db, world.admin.id, clock.now()) == 1
+    await db.commit()
+    [row] = await tokens(db)
+    assert row.revoked_at == clock.now()
+    assert (await web.other_browser().get("/api/v1/me", headers=bearer(value))).status_code == 401

@@ -78,6 +78,11 @@ class AccountAdapter:
         """Where a user goes after signing in when the sign-in named no (safe) destination."""
         return self.page_path("after_login")
 
+    def mail_on_impersonation(self, request: Request[Any, Any, Any], user: UserSecurityColumns) -> bool:
+        """Whether to mail `user` when support signs in as them (`support_access`). Off by default:
+        the visit is always listed on their security page and in the audit log."""
+        return False
+
     def device_label(self, user_agent: str) -> str:
         """A short, readable name for the browser behind `user_agent` ("Firefox on Windows")."""
         return user_agent[:120] or "Unknown device"

@@ -112,6 +112,7 @@ def _lookup(security: Security) -> Any:
                 ApiToken.last_used_at,
                 users.email,
                 users.is_active,
+                users.sign_in_locked_at,
                 users.password_hash,
             )
             .outerjoin(users, users.id == ApiToken.user_id)
@@ -131,8 +132,8 @@ async def authenticate(
     now = security.clock.now()
     if row is None or now >= row.expires_at:
         return None
-    if row.user_id is not None and not row.is_active:
-        return None  # a disabled account's tokens stop with it [73]
+    if row.user_id is not None and (not row.is_active or row.sign_in_locked_at is not None):
+        return None  # a disabled or locked account's tokens stop with it [73]
     if row.last_used_at is None or now - row.last_used_at >= security.policy.api_token_touch_interval:
         await conn.execute(
             update(ApiToken)

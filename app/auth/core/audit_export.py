@@ -1,4 +1,5 @@
-"""An organization's audit log: the query that keeps it to that organization, and its exports [69].
+"""The audit log as pages and exports: an organization's (`org_events`) and the whole platform's
+(`platform_events`, for the admin console only) [69][76].
 
 Two things here are security properties, which is why they are core and not host code:
 
@@ -42,7 +43,9 @@ __all__ = (
     "event_fields",
     "export_stream",
     "org_events",
+    "platform_events",
     "render_export",
+    "stream_export",
 )
 
 EXPORT_FORMATS: Mapping[str, str] = {
@@ -100,21 +103,51 @@ class AuditFilter:
     """Only events before this moment."""
     before_seq: int | None = None
     """Only events older than this one (the next page of a keyset pagination)."""
+    target_id: str = ""
+    """Only events about this target (a user's id, a project's id...)."""
+    outcome: str = ""
+    """Only `success` or only `failure` events."""
+
+
+def _events(users: type[UserSecurityColumns]) -> Select[Any]:
+    impersonators = aliased(users)
+    return (
+        select(
+            *_EVENT_COLUMNS,
+            AuditEvent.org_id,
+            users.email.label("actor_email"),
+            impersonators.email.label("impersonator_email"),
+        )
+        .outerjoin(users, users.id == AuditEvent.actor_id)
+        .outerjoin(impersonators, impersonators.id == AuditEvent.impersonator_id)
+        .order_by(AuditEvent.seq.desc())
+    )
 
 
 def org_events(ctx: OrgContext, users: type[UserSecurityColumns], filters: AuditFilter) -> Select[Any]:
     """The caller's organization's events matching `filters`, newest first, with the actor's (and any
     impersonating admin's) address."""
-    impersonators = aliased(users)
-    query = (
-        select(
-            *_EVENT_COLUMNS, users.email.label("actor_email"), impersonators.email.label("impersonator_email")
-        )
-        .outerjoin(users, users.id == AuditEvent.actor_id)
-        .outerjoin(impersonators, impersonators.id == AuditEvent.impersonator_id)
-        .where(AuditEvent.org_id == ctx.org_id)
-        .order_by(AuditEvent.seq.desc())
-    )
+    return _filtered(_events(users).where(AuditEvent.org_id == ctx.org_id), filters)
+
+
+def platform_events(
+    users: type[UserSecurityColumns], filters: AuditFilter, *, org_id: UUID | None = None
+) -> Select[Any]:
+    """Every event matching `filters` (optionally of one organization), newest first.
+
+    Not scoped to anyone: only the admin console, behind `requires_platform_admin`, may use it.
+    """
+    query = _events(users)
+    if org_id is not None:
+        query = query.where(AuditEvent.org_id == org_id)
+    return _filtered(query, filters)
+
+
+def _filtered(query: Select[Any], filters: AuditFilter) -> Select[Any]:
+    if filters.target_id:
+        query = query.where(AuditEvent.target_id == filters.target_id)
+    if filters.outcome:
+        query = query.where(AuditEvent.outcome == filters.outcome)
     if filters.actor_id is not None:
         query = query.where(AuditEvent.actor_id == filters.actor_id)
     if filters.action:
@@ -181,9 +214,15 @@ async def export_stream(
     engine: AsyncEngine, ctx: OrgContext, users: type[UserSecurityColumns], filters: AuditFilter, fmt: str
 ) -> AsyncIterator[bytes]:
     """The caller's organization's events matching `filters` as an export, streamed in batches."""
+    async for chunk in stream_export(engine, org_events(ctx, users, filters), fmt):
+        yield chunk
+
+
+async def stream_export(engine: AsyncEngine, events: Select[Any], fmt: str) -> AsyncIterator[bytes]:
+    """The rows of `events` (`org_events` or `platform_events`) as an export, streamed in batches."""
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {fmt!r}")
-    query = org_events(ctx, users, filters).execution_options(yield_per=_BATCH)
+    query = events.execution_options(yield_per=_BATCH)
     first = True
     async with engine.connect() as conn:
         result = await conn.stream(query)

@@ -100,7 +100,14 @@ def from_request(
     clock: Clock | None = None,
     org_id: UUID | str | None = None,
 ) -> AuditRecord:
-    """An audit record for something `request` did, with its client address, user agent and time."""
+    """An audit record for something `request` did, with its client address, user agent and time.
+
+    While an administrator is signed in as someone, every event with an actor also names the
+    administrator (`impersonator_id`), whoever wrote it: no flow can forget to [76].
+    """
+    acting_admin = getattr(request.scope.get("auth"), "impersonator_id", None)
+    if impersonator_id is None and actor_id is not None and acting_admin is not None:
+        impersonator_id = acting_admin
     peer = request.client.host if request.client else None
     ip = client_ip(peer, request.headers.get("x-forwarded-for"), security_of(request).trusted_proxies)
     return AuditRecord(

@@ -25,6 +25,7 @@ from app.auth.core.toolkit import security_of
 
 __all__ = (
     "AlreadySignedIn",
+    "ImpersonationRefused",
     "LoginRequired",
     "SudoRequired",
     "requires_anonymous",
@@ -56,6 +57,13 @@ class SudoRequired(HTTPException):
         self.replay = replay
 
 
+class ImpersonationRefused(HTTPException):
+    """Not while signed in as someone else: stop impersonating first [75]."""
+
+    status_code = HTTP_403_FORBIDDEN
+    detail = "Not available while you are signed in as someone else. Stop impersonating first."
+
+
 class AlreadySignedIn(HTTPException):
     """A signed-out-only page was requested while signed in."""
 
@@ -73,6 +81,9 @@ async def requires_sudo(connection: ASGIConnection[Any, Any, Any, Any], handler:
     await requires_user(connection, handler)
     security = security_of(connection)
     current = connection.scope["auth"]
+    if current.impersonator_id is not None:
+        # Whatever needs sudo changes how the account is protected: never as someone else [75].
+        raise ImpersonationRefused()
     if not sudo_is_fresh(current.authenticated_at, security.clock.now(), security.policy):
         raise SudoRequired(replay=await seal_replay(connection))
 

@@ -38,6 +38,7 @@ from app.auth.core.mail_tokens import (
 )
 from app.auth.core.models import EmailToken, UserSecurityColumns
 from app.auth.core.pending import Pending, new_pending, read_pending
+from app.auth.core.platform_admin import admin_of
 from app.auth.core.registration import may_mail
 from app.auth.core.signin import Identified, ThrottledError, check_throttle, identify
 from app.auth.core.tokens import digests_match
@@ -49,12 +50,15 @@ def magic_cookie_max_age(security: Security) -> int:
     return int(security.policy.magic_link_ttl.total_seconds())
 
 
-def may_sign_in_by_mail(user: UserSecurityColumns) -> bool:
-    """Whether a mailed link may sign `user` in: an active, confirmed account.
+async def may_sign_in_by_mail(db: AsyncSession, user: UserSecurityColumns) -> bool:
+    """Whether a mailed link may sign `user` in: an active, confirmed account that is no administrator.
 
-    When platform roles arrive, keep administrators out here (requirement 41).
+    Administrators sign in with their password (or a passkey) and second factor only: a mailbox
+    is a weaker thing to protect the admin console with (requirement 41).
     """
-    return user.is_active and user.confirmed_at is not None
+    if not (user.can_sign_in and user.confirmed_at is not None):
+        return False
+    return await admin_of(db, user.id) is None
 
 
 async def request_magic_link(db: AsyncSession, request: Request[Any, Any, Any], email: str) -> Pending:
@@ -66,7 +70,7 @@ async def request_magic_link(db: AsyncSession, request: Request[Any, Any, Any], 
     if who.canonical is None or not await may_mail(request, who.canonical):
         return pending
     user = who.user
-    if user is None or not may_sign_in_by_mail(user):
+    if user is None or not await may_sign_in_by_mail(db, user):
         return pending
     issued = await issue_email_token(
         db,
@@ -139,7 +143,7 @@ async def _account_for(
 ) -> UserSecurityColumns | None:
     """The token's account, if it may still sign in and still has the address the mail went to."""
     user = await db.get(security_of(request).users, token.user_id)
-    if user is None or not may_sign_in_by_mail(user):
+    if user is None or not await may_sign_in_by_mail(db, user):
         return None
     try:
         same_address = canonical_email(token.email) == user.email_canonical

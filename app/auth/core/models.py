@@ -55,6 +55,7 @@ __all__ = (
     "Organization",
     "PasskeyChallenge",
     "PendingLogin",
+    "PlatformAdmin",
     "RateLimitCounter",
     "RememberToken",
     "TotpCredential",
@@ -101,6 +102,13 @@ class UserSecurityColumns:
     """While in the future, no second-factor answer is accepted, not even a right one [49]."""
     webauthn_user_handle: Mapped[bytes | None] = mapped_column(LargeBinary(64), unique=True, default=None)
     """The random user handle passkeys carry (64 bytes; not the id, not the email) [57]."""
+    sign_in_locked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    """Set by an administrator: no way of signing in works until it is cleared (see `account_state`)."""
+
+    @property
+    def can_sign_in(self) -> bool:
+        """Whether any sign-in method may let this account in: active and not locked by an administrator."""
+        return self.is_active and self.sign_in_locked_at is None
 
 
 _USER_ID = f"{USERS_TABLE}.id"
@@ -115,7 +123,7 @@ class AuthSession(CoreBase):
     token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
     user_id: Mapped[UUID] = mapped_column(ForeignKey(_USER_ID, ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(20))
-    """How it started: `password`, `remembered`, `magic_link`, ... (later `impersonation`)."""
+    """How it started: `password`, `remembered`, `magic_link`, ... or `impersonation`."""
     last_seen_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
     """The absolute end; the idle end is `last_seen_at` + the idle timeout."""
@@ -128,6 +136,15 @@ class AuthSession(CoreBase):
         ForeignKey("remember_tokens.id", ondelete="SET NULL"), default=None
     )
     """The remember-me token of this browser, if any: signing the session out forgets it too."""
+    impersonator_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey(_USER_ID, ondelete="CASCADE"), default=None, index=True
+    )
+    """For an impersonation session: the administrator acting as `user_id` [75]."""
+    parent_session_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("auth_sessions.id", ondelete="CASCADE"), default=None
+    )
+    """For an impersonation session: the administrator's own session, parked until it stops.
+    Ending the administrator's session ends the impersonation with it."""
 
 
 class RememberToken(CoreBase):
@@ -344,6 +361,21 @@ class OAuthFlow(CoreBase):
     expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), index=True)
 
 
+class PlatformAdmin(CoreBase):
+    """A platform administrator: someone who may open the admin console [74].
+
+    Its own table, not an org role: owning an organization gives no power over other people's
+    accounts. Granted and revoked only from the command line (`litestar admin grant|revoke`), so
+    there is no default account and no page that makes an administrator [90].
+    """
+
+    __tablename__ = "platform_admins"
+
+    user_id: Mapped[UUID] = mapped_column(ForeignKey(_USER_ID, ondelete="CASCADE"), unique=True)
+    can_impersonate: Mapped[bool] = mapped_column(Boolean, default=False)
+    """The separate permission to sign in as another user [75]."""
+
+
 # --- organizations [68]-[73]
 
 
@@ -368,6 +400,8 @@ class Organization(CoreBase):
     """Seconds a session may have lived to open the org's pages (shorter than the global policy only)."""
     domain_join: Mapped[str] = mapped_column(String(10), default="off")
     """People with a confirmed address at a verified domain: `off`, `offer` (may join) or `auto`."""
+    suspended_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    """Set by a platform administrator: no page of the organization opens until it is cleared."""
 
 
 class OrgSlugRedirect(CoreBase):

@@ -65,6 +65,7 @@ _CEILINGS: dict[str, int | timedelta] = {
     "api_token_max_ttl": timedelta(days=365),  # one year at most [77]
     "webhook_timeout": timedelta(seconds=30),
     "webhook_secret_overlap": timedelta(days=7),
+    "admin_reauthentication_interval": timedelta(hours=12),  # no longer than a session [74]
     "login_hard_cap": 100,  # NIST: at most 100 consecutive failures [11]
     "code_max_attempts": 10,  # [33]
     "mfa_max_failures": 10,  # [49]
@@ -194,6 +195,11 @@ class SecurityPolicy:
     """Invitations one person may send per hour."""
     impersonation_max: timedelta = timedelta(minutes=30)
     """Longest an impersonation session lives [75]."""
+    impersonation_reason_min_length: int = 10
+    """Fewest characters the typed reason for an impersonation may have [75]."""
+    admin_reauthentication_interval: timedelta = timedelta(hours=1)
+    """The admin console asks its administrator to confirm it is them again after this long, however
+    busy the session (a shorter session for administrators) [74]."""
     audit_metadata_max_bytes: int = 8_192
     """Largest JSON metadata one audit event may carry."""
     audit_retention: timedelta = timedelta(days=365)

@@ -88,7 +88,7 @@ async def restore(db: AsyncSession, cookie: str, security: Security) -> Restored
         token.validator_hash, token.previous_validator_hash, token.rotated_at, token.expires_at
     )
     verdict = judge(stored, validator, now, security.policy)
-    if verdict is RememberVerdict.EXPIRED or not user.is_active:
+    if verdict is RememberVerdict.EXPIRED or not user.can_sign_in:
         await db.execute(delete(RememberToken).where(RememberToken.id == token.id))
         return Restored(None, None, None, verdict, user.id)
     if verdict is RememberVerdict.THEFT:

@@ -14,12 +14,18 @@ from typing import Any
 from uuid import UUID
 
 from litestar import Request, Response
-from sqlalchemy import ColumnElement, Executable, bindparam, delete, select, update
+from sqlalchemy import ColumnElement, Executable, bindparam, delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.auth.core.cookies import expire_cookie, set_cookie
 from app.auth.core.limits import client_address
-from app.auth.core.models import AuthSession, RememberToken, TrustedBrowser, UserSecurityColumns
+from app.auth.core.models import (
+    AuthSession,
+    PlatformAdmin,
+    RememberToken,
+    TrustedBrowser,
+    UserSecurityColumns,
+)
 from app.auth.core.sessions import (
     NewSession,
     SessionKind,
@@ -41,6 +47,15 @@ class CurrentSession:
     kind: str
     created_at: datetime
     authenticated_at: datetime | None
+    expires_at: datetime | None = None
+    """The absolute end (an impersonation's banner counts down to it)."""
+    impersonator_id: UUID | None = None
+    """Set while an administrator is signed in as this user (see `impersonation`) [75]."""
+
+    @property
+    def is_impersonation(self) -> bool:
+        """Whether an administrator, not the user, is at the keyboard."""
+        return self.impersonator_id is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +70,8 @@ class CurrentUser:
     email: str
     has_password: bool
     extra: Mapping[str, Any] = field(default_factory=dict)
+    is_platform_admin: bool = False
+    """Whether the user may open the admin console (the guard checks again; this only shows the link)."""
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -96,13 +113,14 @@ async def begin_session(
 
 
 async def _evict_oldest(db: AsyncSession, user_id: UUID, keep: int) -> None:
+    own = (AuthSession.user_id == user_id) & AuthSession.impersonator_id.is_(None)
     newest = (
         select(AuthSession.id)
-        .where(AuthSession.user_id == user_id)
+        .where(own)
         .order_by(AuthSession.created_at.desc(), AuthSession.id.desc())
         .limit(keep)
     )
-    await db.execute(delete(AuthSession).where(AuthSession.user_id == user_id, AuthSession.id.not_in(newest)))
+    await db.execute(delete(AuthSession).where(own, AuthSession.id.not_in(newest)))
 
 
 async def resume_session(
@@ -122,7 +140,10 @@ async def resume_session(
         return None
     times = SessionTimes(row.last_seen_at, row.expires_at, row.authenticated_at)
     if not is_live(times, now, security.policy) or not row.is_active:
-        await db.execute(delete(AuthSession).where(AuthSession.id == row.session_id))
+        # An impersonation that ran out takes the administrator's parked session with it: the
+        # browser is signed out, never handed back its administrator's privileges unasked [75].
+        ended = [row.session_id] + ([row.parent_session_id] if row.parent_session_id else [])
+        await db.execute(delete(AuthSession).where(AuthSession.id.in_(ended)))
         return None
     if needs_touch(times, now, security.policy):
         await db.execute(update(AuthSession).where(AuthSession.id == row.session_id).values(last_seen_at=now))
@@ -131,9 +152,17 @@ async def resume_session(
         kind=row.kind,
         created_at=row.session_created_at,
         authenticated_at=row.authenticated_at,
+        expires_at=row.expires_at,
+        impersonator_id=row.impersonator_id,
     )
     extra = {name: getattr(row, name) for name in security.current_user_columns}
-    user = CurrentUser(id=row.user_id, email=row.email, has_password=row.has_password, extra=extra)
+    user = CurrentUser(
+        id=row.user_id,
+        email=row.email,
+        has_password=row.has_password,
+        extra=extra,
+        is_platform_admin=row.is_platform_admin,
+    )
     return current, user
 
 
@@ -151,10 +180,13 @@ def _resume_statement(security: Security) -> Executable:
                 AuthSession.last_seen_at,
                 AuthSession.expires_at,
                 AuthSession.authenticated_at,
+                AuthSession.impersonator_id,
+                AuthSession.parent_session_id,
                 users.id.label("user_id"),
                 users.email,
                 users.is_active,
                 users.password_hash.is_not(None).label("has_password"),
+                exists().where(PlatformAdmin.user_id == users.id).label("is_platform_admin"),
                 *host_columns,
             )
             .join(users, users.id == AuthSession.user_id)
@@ -173,12 +205,13 @@ async def load_account(db: AsyncSession, security: Security, user: CurrentUser) 
 
 
 async def list_sessions(db: AsyncSession, user_id: UUID, security: Security) -> list[AuthSession]:
-    """The user's live sessions, most recently used first."""
+    """The user's live sessions, most recently used first (an administrator's impersonation is not theirs)."""
     now = security.clock.now()
     query = (
         select(AuthSession)
         .where(
             AuthSession.user_id == user_id,
+            AuthSession.impersonator_id.is_(None),
             AuthSession.expires_at > now,
             AuthSession.last_seen_at > idle_cutoff(now, security.policy),
         )

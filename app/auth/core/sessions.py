@@ -48,6 +48,8 @@ class SessionKind(StrEnum):
     """A passkey with user verification: both factors at once, so it counts for sudo like a password."""
     OAUTH = "oauth"
     """Through an identity provider: the provider vouches for one factor, so it never counts for sudo [67]."""
+    IMPERSONATION = "impersonation"
+    """An administrator signed in as the user (`impersonation`): never sudo, at most 30 minutes [75]."""
 
 
 PRESENTS_CREDENTIALS = frozenset({SessionKind.PASSWORD, SessionKind.PASSKEY})

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request, Response
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.core.audit_log import audit
@@ -26,7 +26,7 @@ from app.auth.core.cookies import cookie_name, expire_cookie
 from app.auth.core.db import release_connection
 from app.auth.core.identity import InvalidEmail, canonical_email
 from app.auth.core.mail_tokens import Purpose, retire_tokens
-from app.auth.core.models import UserSecurityColumns
+from app.auth.core.models import AuthSession, UserSecurityColumns
 from app.auth.core.notices import notify_if_new_device
 from app.auth.core.remember_store import (
     clear_remember_cookie,
@@ -109,7 +109,7 @@ async def check_password(
     """Stage 3: one hash verification whatever the case; count and record a failure."""
     security = security_of(request)
     user = who.user
-    usable = user is not None and user.is_active and user.confirmed_at is not None
+    usable = user is not None and user.can_sign_in and user.confirmed_at is not None
     stored = user.password_hash if usable and user is not None else None
     await release_connection(db)  # hashing is slow: hold no pool connection through it
     result = await security.hasher.verify(stored, password)
@@ -197,6 +197,16 @@ async def sign_out(db: AsyncSession, request: Request[Any, Any, Any], response: 
     security = security_of(request)
     current: CurrentSession | None = request.auth
     if current is not None:
+        if current.impersonator_id is not None:
+            # Signing out of an impersonation signs the administrator out too: their parked
+            # session would otherwise linger with a token nobody holds.
+            await db.execute(
+                delete(AuthSession).where(
+                    AuthSession.id.in_(
+                        select(AuthSession.parent_session_id).where(AuthSession.id == current.id)
+                    )
+                )
+            )
         await end_session(db, current.id)
         await audit(db, request, "auth.logout", user_id=request.user.id)
     await forget_cookie(db, request.cookies.get(security.cookies.remember))

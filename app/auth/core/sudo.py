@@ -77,6 +77,7 @@ async def grant_sudo(
     db: Any, request: Request[Any, Any, Any], response: Response[Any], *, method: str
 ) -> None:
     """Credentials were just presented: a fresh session token and a fresh sudo window [18][28]."""
+    _refuse_impersonation(request)  # an impersonation never gains sudo [75]
     security = security_of(request)
     new = await mark_reauthenticated(db, request.auth, security)
     await audit(db, request, "auth.sudo.granted", user_id=request.user.id, method=method)
@@ -91,6 +92,7 @@ async def confirm_sudo(
     Raises `ThrottledError` or `InvalidCredentialsError` like sign-in, `PasskeyRequiredError` when
     only a passkey will do, and `CodeRequiredError` (with the reason) for a missing or wrong code.
     """
+    _refuse_impersonation(request)
     factors = await factors_of(db, request.user.id)
     if factors.passkeys and not factors.totp:
         raise PasskeyRequiredError()
@@ -104,6 +106,14 @@ async def confirm_sudo(
         if isinstance(result, SecondFactorProblem):
             raise CodeRequiredError(result)
     await grant_sudo(db, request, response, method="password+totp" if factors.totp else "password")
+
+
+def _refuse_impersonation(request: Request[Any, Any, Any]) -> None:
+    # Imported here: the guards module imports this one (to keep a refused form).
+    from app.auth.core.guards import ImpersonationRefused
+
+    if request.auth.impersonator_id is not None:
+        raise ImpersonationRefused()
 
 
 # --- keeping the interrupted form

@@ -51,6 +51,7 @@ __all__ = (
     "OrgNotFound",
     "OrgPermissionDenied",
     "OrgPolicyUnmet",
+    "OrgSuspended",
     "PolicyReason",
     "get_scoped",
     "org_of",
@@ -109,6 +110,16 @@ class OrgPolicyUnmet(HTTPException):
         self.org_name = org_name
 
 
+class OrgSuspended(HTTPException):
+    """A platform administrator suspended the organization: its pages are closed to every member."""
+
+    status_code = HTTP_403_FORBIDDEN
+
+    def __init__(self, org_name: str) -> None:
+        super().__init__(detail="This organization is suspended.")
+        self.org_name = org_name
+
+
 _CONTEXT_KEY = "tenancy.context_statement"
 
 
@@ -129,6 +140,7 @@ def _context_statement(security: Any) -> Any:
                 Organization.allowed_sign_in,
                 Organization.session_max_age,
                 Organization.domain_join,
+                Organization.suspended_at,
                 Membership.id.label("membership_id"),
                 OrgRole.id.label("role_id"),
                 OrgRole.key.label("role_key"),
@@ -171,6 +183,8 @@ async def load_org_context(connection: ASGIConnection[Any, Any, Any, Any]) -> Or
             raise OrgNotFound()
     auth = connection.scope["auth"]
     now = security.clock.now()
+    if row.suspended_at is not None:
+        raise OrgSuspended(row.name)
     if row.require_mfa and not row.has_second_factor:
         raise OrgPolicyUnmet(PolicyReason.NEEDS_SECOND_FACTOR, row.name)
     if row.allowed_sign_in and auth.kind not in row.allowed_sign_in:

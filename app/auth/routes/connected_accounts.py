@@ -15,6 +15,7 @@ from litestar.params import FromPath
 from litestar.response import Template
 
 from app.auth.core.guards import requires_sudo, requires_user
+from app.auth.core.impersonation import refuses_impersonation
 from app.auth.core.limits import limit_posts_per_ip
 from app.auth.core.oauth.callback import begin
 from app.auth.core.oauth.flows import Purpose
@@ -38,7 +39,7 @@ class ConnectedAccountsController(Controller):
     """The signed-in user's identity providers."""
 
     path = CONNECTED_ACCOUNTS_PATH
-    guards = [requires_user, requires_providers]
+    guards = [requires_user, requires_providers, refuses_impersonation]
     include_in_schema = False
     exception_handlers = OAUTH_EXCEPTION_HANDLERS
 

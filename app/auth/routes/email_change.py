@@ -17,6 +17,7 @@ from app.auth.core.email_change import (
 )
 from app.auth.core.guards import requires_sudo, requires_user
 from app.auth.core.identity import canonical_email
+from app.auth.core.impersonation import refuses_impersonation
 from app.auth.core.limits import limit_posts_per_ip
 from app.auth.core.pacing import paced
 from app.auth.core.registration import AddressNotAllowedError
@@ -44,7 +45,7 @@ class EmailChangeController(Controller):
     path = "/settings/email"
     include_in_schema = False
 
-    @get("/", name="settings_email", guards=[requires_user])
+    @get("/", name="settings_email", guards=[requires_user, refuses_impersonation])
     async def page(self, request: Request[Any, Any, Any], db_session: DBSession) -> Template:
         """The current address, any change waiting for confirmation, and the form for a new one."""
         return await self._page(request, db_session, NewAddressForm())
@@ -72,7 +73,7 @@ class EmailChangeController(Controller):
         )
         return see_other(request, "/settings/email")
 
-    @post("/cancel", name="settings_email_cancel", guards=[requires_user])
+    @post("/cancel", name="settings_email_cancel", guards=[requires_user, refuses_impersonation])
     async def cancel(self, request: Request[Any, Any, Any], db_session: DBSession) -> Response[Any]:
         """Forget the pending change: its link stops working."""
         if await cancel_change(db_session, request, request.user):

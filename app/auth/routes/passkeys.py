@@ -21,6 +21,7 @@ from litestar.params import FromPath, JSONBody
 from litestar.response import Template
 
 from app.auth.core.guards import requires_anonymous, requires_sudo, requires_user
+from app.auth.core.impersonation import refuses_impersonation
 from app.auth.core.limits import limit_posts_per_ip
 from app.auth.core.passkey_challenges import PasskeyRefused
 from app.auth.core.passkey_sign_in import (
@@ -124,7 +125,7 @@ class PasskeyController(Controller):
 
     # --- settings [55][58]
 
-    @get(SETTINGS_PATH, name="settings_passkeys", guards=[requires_user])
+    @get(SETTINGS_PATH, name="settings_passkeys", guards=[requires_user, refuses_impersonation])
     async def index(self, request: Request[Any, Any, Any], db_session: DBSession) -> Template:
         """The user's passkeys; adding, renaming and removing one needs sudo, so it is offered then."""
         security: Security = request.app.state.security

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from app.auth.core import totp
 from app.auth.core.audit_log import audit
 from app.auth.core.guards import requires_sudo, requires_user
+from app.auth.core.impersonation import refuses_impersonation, support_visits
 from app.auth.core.limits import limit_posts_per_ip
 from app.auth.core.mfa import (
     NoSecondFactorError,
@@ -51,7 +52,7 @@ class SecurityController(Controller):
     """`/settings/security` and `/settings/two-factor`."""
 
     path = "/settings"
-    guards = [requires_user]
+    guards = [requires_user, refuses_impersonation]
     include_in_schema = False
 
     @get("/security", name="settings_security")
@@ -90,6 +91,7 @@ class SecurityController(Controller):
             session_count=int(facts[1] or 0),
             passkeys=passkeys,
             trusted=await list_trusted_browsers(db_session, user_id, security),
+            support_visits=await support_visits(db_session, user_id),
             headers=NO_STORE,
         )
 

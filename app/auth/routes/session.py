@@ -11,6 +11,7 @@ from litestar.params import FromQuery
 from litestar.response import Template
 
 from app.auth.core.guards import requires_anonymous, requires_user
+from app.auth.core.impersonation import refuses_impersonation
 from app.auth.core.limits import limit_posts_per_ip
 from app.auth.core.redirects import safe_redirect_target
 from app.auth.core.second_factor import continue_sign_in
@@ -87,14 +88,14 @@ class SessionController(Controller):
         await sign_out(db_session, request, response)
         return response
 
-    @get("/sudo", name="sudo", guards=[requires_user])
+    @get("/sudo", name="sudo", guards=[requires_user, refuses_impersonation])
     async def sudo_form(
         self, request: Request[Any, Any, Any], db_session: DBSession, next: FromQuery[str | None] = None
     ) -> Template:
         """Confirm it is you before a sensitive action, with the strongest factor the account has."""
         return await self._sudo_page(request, db_session, safe_redirect_target(next, default="/settings"))
 
-    @post("/sudo", name="sudo_submit", guards=[requires_user, limit_posts_per_ip])
+    @post("/sudo", name="sudo_submit", guards=[requires_user, refuses_impersonation, limit_posts_per_ip])
     async def sudo_submit(
         self, request: Request[Any, Any, Any], db_session: DBSession, data: FormData
     ) -> Response[Any]:

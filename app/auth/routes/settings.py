@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from app.auth.core.audit_log import audit
 from app.auth.core.guards import requires_sudo, requires_user
+from app.auth.core.impersonation import refuses_impersonation
 from app.auth.core.limits import limit_posts_per_ip
 from app.auth.core.password_change import change_password
 from app.auth.core.session_store import (
@@ -74,7 +75,7 @@ class SettingsController(Controller):
         flash(request, "Profile saved.", "success")
         return see_other(request, "/settings/profile")
 
-    @get("/sessions", name="settings_sessions")
+    @get("/sessions", name="settings_sessions", guards=[refuses_impersonation])
     async def sessions(self, request: Request[Any, Any, Any], db_session: DBSession) -> Template:
         """Every browser signed in to this account, this one marked."""
         security: Security = request.app.state.security
@@ -119,7 +120,7 @@ class SettingsController(Controller):
         flash(request, "Signed out everywhere else." if count else "There were no other sessions.", "success")
         return see_other(request, "/settings/sessions")
 
-    @get("/password", name="settings_password")
+    @get("/password", name="settings_password", guards=[refuses_impersonation])
     async def password(self, request: Request[Any, Any, Any], db_session: DBSession) -> Response[Any]:
         """Change the password (accounts without one choose their first one elsewhere)."""
         if not request.user.has_password:
@@ -133,7 +134,7 @@ class SettingsController(Controller):
             headers=NO_STORE,
         )
 
-    @post("/password", name="settings_password_submit", guards=[limit_posts_per_ip])
+    @post("/password", name="settings_password_submit", guards=[refuses_impersonation, limit_posts_per_ip])
     async def password_submit(
         self, request: Request[Any, Any, Any], db_session: DBSession, data: FormData
     ) -> Response[Any]:

@@ -261,7 +261,7 @@ async def _sign_in(
     identity = await find_identity(db, assertion.issuer, assertion.subject)
     if identity is not None:
         user = await db.get(security.users, identity.user_id)
-        if user is None or not user.is_active or user.confirmed_at is None:
+        if user is None or not user.can_sign_in or user.confirmed_at is None:
             await fail(
                 db, request, Reason.ACCOUNT_UNAVAILABLE, Where(provider.key, where.purpose, identity.user_id)
             )

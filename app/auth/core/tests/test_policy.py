@@ -50,6 +50,9 @@ def test_owasp_floor_rows(profile: Argon2Profile, ok: bool) -> None:
         {"login_hard_cap": 101},
         {"session_idle_timeout": timedelta(hours=13)},
         {"code_digits": 5},
+        {"impersonation_max": timedelta(hours=2)},
+        {"impersonation_reason_min_length": 0},
+        {"admin_reauthentication_interval": timedelta(hours=13)},
     ],
 )
 def test_values_below_the_hard_floors_are_refused(override: dict[str, object]) -> None:
