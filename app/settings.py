@@ -176,6 +176,17 @@ class Settings(BaseSettings):
     "client_secret": "..."}]`; presets `google`, `microsoft`, `github`, or any OpenID Connect
     provider by `issuer`; see docs/oauth.md). Empty: no buttons, and the OAuth routes answer 404."""
 
+    dns_nameservers: list[str] = Field(default_factory=list)
+    """Nameservers (IP addresses, JSON list) that organization domain checks ask. Empty: the
+    system's resolver (`/etc/resolv.conf`). Use a resolver that does not cache for long, so a record
+    an admin just published is found."""
+
+    dns_port: int = 53
+    """Port of DNS_NAMESERVERS (the test suite runs a DNS server on a free local port)."""
+
+    dns_timeout: float = 5.0
+    """Seconds a domain check waits for DNS before telling the admin it could not reach it."""
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     """Minimum level of log lines."""
 

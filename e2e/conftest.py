@@ -12,6 +12,7 @@ from playwright.sync_api import BrowserContext, Page
 
 from e2e.support import ConsoleWatcher, LiveServer, ServerStartError, assert_accessible
 from tests.support.database import fresh_database
+from tests.support.dns_server import DnsServer
 
 # The machine has no internet: keep Chromium from calling home (and logging that it cannot).
 CHROMIUM_ARGS = [
@@ -29,15 +30,19 @@ CHROMIUM_ARGS = [
 # 10 POSTs a minute to each auth endpoint and 20 mail-sending requests an hour. Raised so the whole
 # suite fits; the per-recipient limit (5 mails an hour) stays, and each test keeps under it.
 LIVE_SERVER_ENV = {
-    "SECURITY_POLICY": json.dumps({"ip_auth_posts_per_minute": 60, "emails_per_ip_per_hour": 200}),
+    "SECURITY_POLICY": json.dumps(
+        {"ip_auth_posts_per_minute": 60, "emails_per_ip_per_hour": 200, "domain_check_min_interval": 1}
+    ),
 }
 
 
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """The app served by Granian on a free port, on a freshly migrated `<name>_e2e` database."""
+def live_server(tmp_path_factory: pytest.TempPathFactory, dns_server: DnsServer) -> Iterator[LiveServer]:
+    """The app served by Granian on a free port, on a freshly migrated `<name>_e2e` database; its
+    domain checks ask the test DNS server."""
     log_path = tmp_path_factory.mktemp("live_server") / "server.log"
-    server = LiveServer.start(fresh_database("e2e"), log_path, LIVE_SERVER_ENV)
+    env = {**LIVE_SERVER_ENV, "DNS_NAMESERVERS": '["127.0.0.1"]', "DNS_PORT": str(dns_server.port)}
+    server = LiveServer.start(fresh_database("e2e"), log_path, env)
     try:
         server.wait_until_healthy()
     except ServerStartError as exc:

@@ -40,4 +40,7 @@ def build_security(settings: Settings, clock: Clock | None = None) -> Security:
         current_user_columns=("display_name", "created_at"),
         site_name=settings.app_name,
         oauth_providers=settings.oauth_provider_list,
+        dns_nameservers=settings.dns_nameservers,
+        dns_port=settings.dns_port,
+        dns_timeout=settings.dns_timeout,
     )

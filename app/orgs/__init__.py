@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.orgs.audit import OrgAuditController
+from app.orgs.domains import DomainJoinController, DomainsController
 from app.orgs.invitations import InvitationController
 from app.orgs.members import MembersController
 from app.orgs.settings import OrgSettingsController
@@ -25,6 +26,8 @@ CONTROLLERS: tuple[Any, ...] = (
     OrgSettingsController,
     ProjectController,
     OrgAuditController,
+    DomainsController,
+    DomainJoinController,
 )
 """Every org controller, registered by `create_app` (each feature adds its own here)."""
 

@@ -15,6 +15,7 @@ from app.auth.core.orgs import InvalidSlugError, create_org
 from app.auth.core.tenancy import org_of, requires_org_member
 from app.auth.routes.common import FormData
 from app.db import DBSession
+from app.orgs.domains import domain_offers, join_on_landing
 from app.orgs.forms import NewOrgForm
 from app.orgs.invitations import INVITATION_COOKIE
 from app.orgs.services import LANDING_PATH, dashboard_facts, landing_slug, orgs_of, recent_activity
@@ -41,6 +42,7 @@ class WorkspacesController(Controller):
         secure = request.app.state.settings.cookies_secure
         if request.cookies.get(cookie_name(INVITATION_COOKIE, secure=secure)):
             return see_other(request, "/invitations/accept")
+        await join_on_landing(request, db_session)
         preferred = request.cookies.get(cookie_name(LAST_ORG_COOKIE, secure=secure), "")
         slug = await landing_slug(db_session, request.user.id, preferred[:48])
         return see_other(request, f"/o/{slug}/" if slug else "/orgs/new")
@@ -49,7 +51,8 @@ class WorkspacesController(Controller):
     async def index(self, request: Request[Any, Any, Any], db_session: DBSession) -> Template:
         """Every organization the person belongs to."""
         orgs = await orgs_of(db_session, request.user.id)
-        return render(request, "orgs/index.html", orgs=orgs, headers=NO_STORE)
+        offers = await domain_offers(request, db_session)
+        return render(request, "orgs/index.html", orgs=orgs, offers=offers, headers=NO_STORE)
 
     @get("/orgs/switcher", name="org_switcher")
     async def switcher(self, request: Request[Any, Any, Any], db_session: DBSession) -> Template:

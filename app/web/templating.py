@@ -18,6 +18,7 @@ from app.admin.banner import impersonating
 from app.auth.core.cookies import cookie_name
 from app.auth.core.policy import SecurityPolicy
 from app.formatting import human_duration, initials, mixed_scripts
+from app.web.icons import icon
 from app.web.flash import consume_flashes
 
 if TYPE_CHECKING:
@@ -77,6 +78,7 @@ def build_template_config(settings: Settings, policy: SecurityPolicy) -> Templat
         themes=THEMES,
         policy=policy,
         impersonating=impersonating,
+        icon=icon,
     )
     environment.filters["duration"] = human_duration
     environment.filters["initials"] = initials

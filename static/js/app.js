@@ -64,6 +64,9 @@
   // rewritten in the browser's own time zone, with the UTC text kept as the tooltip.
   var TIME_FORMATS = {
     date: { year: "numeric", month: "short", day: "numeric" },
+    minute: {
+      year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short"
+    },
     datetime: {
       year: "numeric", month: "short", day: "numeric",
       hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short"

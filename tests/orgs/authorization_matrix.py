@@ -77,6 +77,13 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "/o/{org_slug:str}/projects/{project_id:uuid}/unarchive"): WRITE_FORM,
     ("GET", "/o/{org_slug:str}/projects/{project_id:uuid}/delete"): WRITE_PAGE,
     ("POST", "/o/{org_slug:str}/projects/{project_id:uuid}/delete"): WRITE_FORM,
+    # Domains need `domains:manage` (admins and owners); the form carries no domain (422), the ids
+    # are a project's (404).
+    ("GET", "/o/{org_slug:str}/domains"): needs(PAGE, admin=200),
+    ("POST", "/o/{org_slug:str}/domains"): needs(PAGE, admin=422),
+    ("POST", "/o/{org_slug:str}/domains/{domain_id:uuid}/verify"): needs(PAGE, admin=404),
+    ("POST", "/o/{org_slug:str}/domains/{domain_id:uuid}/remove"): needs(PAGE, admin=404),
+    ("POST", "/o/{org_slug:str}/domains/joining"): needs(PAGE, admin=422),  # no choice made
     ("GET", "/o/{org_slug:str}/audit"): AUDIT_PAGE,
     ("POST", "/o/{org_slug:str}/audit/export"): AUDIT_PAGE,
     ("GET", "/o/{org_slug:str}/tokens"): needs(PAGE, admin=200),

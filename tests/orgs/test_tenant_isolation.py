@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.core.invitations import invite
+from app.auth.core.models import OrgDomain
 from app.auth.core.orgs import MEMBER_ROLE_ID, create_custom_role, rename_slug
 from app.models import metadata
 from tests.orgs.conftest import Orgs
@@ -31,7 +32,7 @@ from tests.support.web import WebClient
 
 ORG_PREFIX = "/o/{org_slug"
 PARAM = re.compile(r"\{([a-z_]+):([a-z]+)\}")
-B_MARKERS = ("Initech", "initech", "bill@example.com", "peter@example.com")
+B_MARKERS = ("Initech", "initech", "bill@example.com", "peter@example.com", "initech-token")
 
 
 def org_routes(app: Litestar) -> list[tuple[str, str]]:
@@ -73,6 +74,7 @@ async def two_orgs(
     ctx = await context_of(db, initech.id, bill)
     role = await create_custom_role(db, ctx, "Helper", ["projects:write"])
     await invite(db, app.state.security, ctx, "milton@example.com", MEMBER_ROLE_ID)
+    db.add(OrgDomain(org_id=initech.id, domain="initech.io", verification_token="initech-token"))
     await db.commit()
     ids = await ids_of_org(db, initech.id)
     assert len(ids) >= 4  # two memberships, a role, an invitation (and whatever later features add)
@@ -83,6 +85,8 @@ async def two_orgs(
         "slug": "hijacked",
         "confirm": "initech",
         "permissions": "projects:write",
+        "domain": "initech.io",
+        "domain_join": "auto",
     }
     return ids, form
 

@@ -24,6 +24,7 @@ from app.auth.core.orgs import ensure_builtin_roles
 from app.models import metadata
 from app.settings import Settings
 from scripts.embedded_pg import database_name, ensure_database, start_embedded_server, with_database
+from tests.support.dns_server import DnsServer
 
 TEST_SECRET = "test-secret-key-" + "x" * 40
 # The queue name of this test process. Tests that need a queue of their own name it
@@ -121,9 +122,11 @@ def database_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str) -> Settings:
-    """Settings of the app under test."""
-    return make_settings(database_url)
+def settings(database_url: str, dns_server: DnsServer) -> Settings:
+    """Settings of the app under test (domain checks ask the test DNS server, never the internet)."""
+    return make_settings(
+        database_url, dns_nameservers=["127.0.0.1"], dns_port=dns_server.port, dns_timeout=1.0
+    )
 
 
 @pytest.fixture(scope="session")

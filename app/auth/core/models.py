@@ -30,6 +30,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -459,13 +460,24 @@ class OrgDomain(CoreBase):
     """A domain an organization claims; verified by a DNS TXT record holding `verification_token`."""
 
     __tablename__ = "org_domains"
-    __table_args__ = (Index("uq_org_domains_org_id_domain", "org_id", "domain", unique=True),)
+    __table_args__ = (
+        Index("uq_org_domains_org_id_domain", "org_id", "domain", unique=True),
+        # One organization at most holds a domain verified: the last word when two verify at once.
+        Index(
+            "uq_org_domains_verified_domain",
+            "domain",
+            unique=True,
+            postgresql_where=text("verified_at IS NOT NULL"),
+        ),
+    )
 
     org_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     domain: Mapped[str] = mapped_column(String(253), index=True)
     verification_token: Mapped[str] = mapped_column(String(64))
     verified_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    """When the record was last found (None: never, or it was gone at the last check)."""
     checked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    """When DNS was last asked, whatever it answered."""
 
 
 # --- API tokens [77]

@@ -66,6 +66,8 @@ _CEILINGS: dict[str, int | timedelta] = {
     "webhook_timeout": timedelta(seconds=30),
     "webhook_secret_overlap": timedelta(days=7),
     "admin_reauthentication_interval": timedelta(hours=12),  # no longer than a session [74]
+    "domain_challenge_ttl": timedelta(days=30),
+    "domain_verification_lifetime": timedelta(days=365),
     "login_hard_cap": 100,  # NIST: at most 100 consecutive failures [11]
     "code_max_attempts": 10,  # [33]
     "mfa_max_failures": 10,  # [49]
@@ -193,6 +195,15 @@ class SecurityPolicy:
     """Pending invitations one organization may have at once."""
     invitations_per_inviter_per_hour: int = 20
     """Invitations one person may send per hour."""
+    domains_per_org: int = 20
+    """Domains one organization may claim (verified or not)."""
+    domain_challenge_ttl: timedelta = timedelta(days=7)
+    """How long a claimed domain may wait for its DNS record; then it must be added again (new token)."""
+    domain_verification_lifetime: timedelta = timedelta(days=90)
+    """How long a successful DNS check keeps a domain verified; "Verify now" re-checks and renews it.
+    A lapsed domain lets nobody join until it is checked again."""
+    domain_check_min_interval: timedelta = timedelta(seconds=10)
+    """Least time between two DNS checks of one domain (the page cannot be used to hammer a nameserver)."""
     impersonation_max: timedelta = timedelta(minutes=30)
     """Longest an impersonation session lives [75]."""
     impersonation_reason_min_length: int = 10

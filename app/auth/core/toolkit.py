@@ -99,6 +99,12 @@ class Security:
     """Key prefix of the counters in Redis (apps sharing one Redis need distinct prefixes)."""
     current_user_columns: tuple[str, ...] = ()
     """Host columns of `users` every request loads with the session (`request.user.<name>`)."""
+    dns_nameservers: tuple[str, ...] = ()
+    """Nameservers (IP addresses) domain checks ask; empty: the system's resolver configuration."""
+    dns_port: int = 53
+    """Port of those nameservers (tests run a DNS server on a free local port)."""
+    dns_timeout: float = 5.0
+    """Seconds a domain check waits for DNS before it counts as "could not reach DNS"."""
     oauth: OAuthProviders = field(default_factory=OAuthProviders)
     """The configured identity providers, with their cached discovery documents and keys [59]."""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -145,6 +151,9 @@ def make_security(
     current_user_columns: Sequence[str] = (),
     site_name: str = "Gatehouse",
     oauth_providers: Sequence[Provider] = (),
+    dns_nameservers: Sequence[str] = (),
+    dns_port: int = 53,
+    dns_timeout: float = 5.0,
 ) -> Security:
     """The toolkit for one deployment; keys are derived from `secret`, one per purpose."""
     origin = urlsplit(base_url)
@@ -170,6 +179,9 @@ def make_security(
         ratelimit_prefix=ratelimit_prefix,
         current_user_columns=tuple(current_user_columns),
         oauth=OAuthProviders(oauth_providers),
+        dns_nameservers=tuple(dns_nameservers),
+        dns_port=dns_port,
+        dns_timeout=dns_timeout,
     )
 
 

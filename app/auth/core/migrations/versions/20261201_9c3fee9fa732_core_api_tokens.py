@@ -4,7 +4,7 @@ Also gives the built-in owner and admin roles the new `tokens:manage` permission
 written out here, so the migration never changes with the code).
 
 Revision ID: 9c3fee9fa732
-Revises: e94e72f68c94
+Revises: 66ddc50664f0
 Create Date: 2026-12-01 15:28:15.782573+00:00
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "9c3fee9fa732"
-down_revision: str | None = "e94e72f68c94"
+down_revision: str | None = "66ddc50664f0"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
