@@ -21,6 +21,11 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from app.admin import CONTROLLERS as ADMIN_CONTROLLERS
 from app.admin import EXCEPTION_HANDLERS as ADMIN_EXCEPTION_HANDLERS
+from app.api import api_router, openapi_config
+from app.api.cors import ApiCorsMiddleware
+from app.api.docs import api_docs
+from app.api.pages import OrgTokensController, TokensController
+from app.api.webhook_pages import WebhooksController
 from app.auth.core.clock import Clock
 from app.auth.core.crypto import derive_key
 from app.auth.core.limits import start_limits, stop_limits
@@ -63,6 +68,7 @@ __all__ = ("create_app",)
 
 # Paths whose clients are not browsers with cookies (health probes, later the bearer-token API).
 NON_BROWSER_PREFIXES = ("/healthz", "/api/")
+API_VERSION = "1.0.0"
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Litestar:
@@ -78,6 +84,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         SiteController,
         *AUTH_CONTROLLERS,
         *ORG_CONTROLLERS,
+        api_router(),
+        api_docs,
+        TokensController,
+        OrgTokensController,
+        WebhooksController,
         *ADMIN_CONTROLLERS,
         healthz,
         create_static_files_router(
@@ -144,7 +155,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             }
         ),
         logging_config=None,
-        openapi_config=None,
+        openapi_config=openapi_config(settings.app_name, API_VERSION),
         debug=False,
     )
     # After the database plugin's commit hook, so a paced answer waits for its commit and its mail.
@@ -156,6 +167,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     inner = BodyDeadlineMiddleware(app.asgi_handler, seconds=settings.request_body_timeout)
     # Innermost of these, before Litestar builds `request.url`: a Host header it cannot parse is a 400.
     app.asgi_handler = SecurityHeadersMiddleware(
-        RequestLoggingMiddleware(HeadAsGetMiddleware(MalformedHostMiddleware(inner))), hsts=hsts
+        RequestLoggingMiddleware(
+            ApiCorsMiddleware(HeadAsGetMiddleware(MalformedHostMiddleware(inner)), settings.api_cors_origins)
+        ),
+        hsts=hsts,
     )
     return app

@@ -61,6 +61,12 @@ def task_options(task: str, settings: Settings) -> TaskOptions:
     if task == "purge_expired":
         # Idempotent and periodic: if one run fails, the next one ten minutes later catches up.
         return TaskOptions(timeout=120, retries=1, ttl=3600)
+    if task == "deliver_webhook":
+        # One attempt per job: failures are rescheduled by the delivery itself (`retry_webhooks`).
+        return TaskOptions(timeout=60, retries=1, ttl=24 * 3600)
+    if task == "retry_webhooks":
+        # Every minute; an attempt it misses is due again at the next run.
+        return TaskOptions(timeout=300, retries=1, ttl=600)
     if task == "verify_audit_log":
         # Reads the whole log once; asked for by hand from the admin console, so no retry storm.
         return TaskOptions(timeout=600, retries=1, ttl=24 * 3600)

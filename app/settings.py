@@ -145,6 +145,12 @@ class Settings(BaseSettings):
     allowed_hosts: list[str] = Field(default_factory=list)
     """Host headers the app answers to (JSON list). Default: the host of BASE_URL plus localhost in dev/test."""
 
+    api_cors_origins: list[str] = Field(default_factory=list)
+    """Origins (e.g. `["https://app.example.com"]`) whose pages may call `/api/` from a browser. Default: none."""
+
+    webhook_allow_loopback: bool = False
+    """Tests only: let webhook endpoints on 127.0.0.1 receive deliveries (refused outside APP_ENV=test)."""
+
     request_body_timeout: float = 10.0
     """Seconds a request's body may take to arrive after its headers; a slower client gets 408 and its
     connection is closed (Granian has no body timeout; see docs/deployment.md)."""
@@ -201,6 +207,13 @@ class Settings(BaseSettings):
         if not value > 0:
             raise ValueError("REQUEST_BODY_TIMEOUT must be a positive number of seconds")
         return value
+
+    @model_validator(mode="after")
+    def _loopback_webhooks_only_in_tests(self) -> Settings:
+        """Webhooks to loopback addresses are an SSRF hole anywhere but the test suite."""
+        if self.webhook_allow_loopback and self.app_env != "test":
+            raise ValueError("WEBHOOK_ALLOW_LOOPBACK is only allowed when APP_ENV=test")
+        return self
 
     @model_validator(mode="after")
     def _refuse_weak_secrets_in_production(self) -> Settings:

@@ -15,6 +15,7 @@ import structlog
 from saq import CronJob, Worker
 
 from app.admin.tasks import verify_audit_log
+from app.api.webhooks import deliver_webhook, retry_webhooks
 from app.auth.core.maintenance import purge_expired
 from app.jobs import Jobs, build_queue, task_options
 from app.mail.tasks import relay_outbox, send_email, worker_shutdown, worker_startup
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-TASKS = (send_email, purge_expired, relay_outbox, verify_audit_log)
+TASKS = (send_email, purge_expired, relay_outbox, verify_audit_log, deliver_webhook, retry_webhooks)
 """Every function a worker may run. Each must have its options declared in `app.jobs.task_options`."""
 
 
@@ -35,7 +36,11 @@ def cron_jobs(settings: Settings) -> list[CronJob[Any]]:
     """Periodic jobs (unique per queue: several workers still run each once per slot)."""
     purge = task_options("purge_expired", settings)
     relay = task_options("relay_outbox", settings)
+    hooks = task_options("retry_webhooks", settings)
     return [
+        CronJob(
+            retry_webhooks, cron="* * * * *", timeout=hooks.timeout, retries=hooks.retries, ttl=hooks.ttl
+        ),
         CronJob(
             purge_expired, cron="*/10 * * * *", timeout=purge.timeout, retries=purge.retries, ttl=purge.ttl
         ),
@@ -77,6 +82,7 @@ async def start_jobs(app: Litestar) -> None:
         return
     if settings.run_worker_in_process:
         worker = build_worker(queue, settings, handle_signals=False)
+        worker.context["security"] = app.state.security  # jobs share the app's toolkit (and test clock)
         app.state.worker = worker
         app.state.worker_task = asyncio.create_task(worker.start(), name="saq-worker")
 

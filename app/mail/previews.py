@@ -57,6 +57,16 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "backup_code_used": {**_WHERE, "remaining": 2},
     "mfa_locked": {**_WHERE, "lock_duration": "15 minutes"},
     "oauth_changed": {**_WHERE, "change": "linked", "provider": "GitHub"},
+    "api_token_created": {
+        **_WHERE,
+        "token_name": "deploy script",
+        "public_id": "a1b2c3d4",
+        "org_name": "",
+        "scopes": ["projects:write"],
+        "expires": "1 March 2027",
+        "tokens_link": f"{_BASE}/settings/tokens",
+    },
+    "webhook_disabled": {"url": "https://hooks.example.com/gatehouse", "since": "28 November 2026"},
     "support_access": {"minutes": 30, "security_link": f"{_BASE}/settings/security"},
 }
 """Template name → context used for its preview."""

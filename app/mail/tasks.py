@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.auth.security import effective_policy
+from app.auth.security import build_security, effective_policy
 from app.jobs import Jobs, job_cipher, unseal
 from app.mail.backends import build_backend
 from app.mail.message import Mail
@@ -29,6 +29,8 @@ async def worker_startup(settings: Settings, ctx: dict[str, Any]) -> None:
     ctx["mail_backend"] = build_backend(settings, engine)
     ctx["policy"] = effective_policy(settings)
     ctx["jobs"] = Jobs(ctx["worker"].queue, settings)
+    ctx["settings"] = settings
+    ctx.setdefault("security", build_security(settings))  # an in-process worker gets the app's (its clock)
     try:  # whatever an earlier process committed but never relayed goes out now
         await sweep(engine, ctx["jobs"])
     except Exception:  # the periodic sweep tries again; a worker must start regardless

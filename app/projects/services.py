@@ -248,3 +248,6 @@ async def _audit(
         name=project.name,
         **details,
     )
+    from app.api.webhooks import announce_project  # app.api's routes import this module
+
+    await announce_project(db, ctx.org_id, action, project, _now(request))

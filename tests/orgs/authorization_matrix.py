@@ -86,4 +86,16 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "/o/{org_slug:str}/domains/joining"): needs(PAGE, admin=422),  # no choice made
     ("GET", "/o/{org_slug:str}/audit"): AUDIT_PAGE,
     ("POST", "/o/{org_slug:str}/audit/export"): AUDIT_PAGE,
+    ("GET", "/o/{org_slug:str}/tokens"): needs(PAGE, admin=200),
+    ("POST", "/o/{org_slug:str}/tokens"): needs(PAGE, admin=201),  # made from the form's name, shown once
+    ("POST", "/o/{org_slug:str}/tokens/{token_id:uuid}/revoke"): needs(PAGE, admin=404),
+    ("GET", "/o/{org_slug:str}/webhooks"): needs(PAGE, admin=200),
+    ("POST", "/o/{org_slug:str}/webhooks"): needs(PAGE, admin=422),  # no address given
+    ("GET", "/o/{org_slug:str}/webhooks/{endpoint_id:uuid}"): needs(PAGE, admin=404),
+    ("POST", "/o/{org_slug:str}/webhooks/{endpoint_id:uuid}/rotate"): needs(PAGE, admin=404),
+    ("POST", "/o/{org_slug:str}/webhooks/{endpoint_id:uuid}/toggle"): needs(PAGE, admin=404),
+    (
+        "POST",
+        "/o/{org_slug:str}/webhooks/{endpoint_id:uuid}/deliveries/{delivery_id:uuid}/redeliver",
+    ): needs(PAGE, admin=404),
 }

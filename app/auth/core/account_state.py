@@ -7,7 +7,8 @@ Every action here is a security decision, so it is core: the admin pages only ca
   browser and half-finished sign-in ends, so a lock also throws out whoever is in. The password,
   factors and trusted browsers are kept: unlocking gives the owner their account back as it was.
 - **Disable** (`disable_account`): the account is off (`is_active`): nothing signs in, no mail
-  is sent to it; sessions, remember-me, trusted browsers and pending sign-ins all end.
+  is sent to it; sessions, remember-me, trusted browsers, pending sign-ins and its personal API
+  tokens all end (a locked account's tokens are refused while the lock lasts).
 - **Reset two-factor** (`reset_second_factor`): for an owner who lost their authenticator: the
   app and backup codes are removed, browsers are no longer trusted, every session ends; the owner
   is mailed. Passkeys stay (the owner removes those themselves).
@@ -29,6 +30,7 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.core import backup_codes, totp
+from app.auth.core.api_tokens import revoke_user_tokens
 from app.auth.core.audit_log import audit
 from app.auth.core.models import AuthSession, PendingLogin, UserSecurityColumns
 from app.auth.core.notices import notify_mfa_changed
@@ -109,6 +111,7 @@ async def disable_account(
     user.is_active = False
     await _sign_out_everywhere(db, user.id)
     await forget_trusted_browsers(db, user.id)
+    await revoke_user_tokens(db, user.id, security_of(request).clock.now())  # [73]
     await audit(db, request, "admin.user.disabled", actor_id=request.user.id, user_id=user.id, reason=why)
 
 

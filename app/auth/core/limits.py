@@ -256,14 +256,16 @@ async def enforce(connection: ASGIConnection[Any, Any, Any, Any], rule: Rule, su
         raise TooManyRequestsException(headers={"Retry-After": str(exc.retry_after)}) from exc
 
 
-async def count_hit(connection: ASGIConnection[Any, Any, Any, Any], rule: Rule, subject: str) -> None:
+async def count_hit(connection: ASGIConnection[Any, Any, Any, Any], rule: Rule, subject: str) -> int:
     """Like `enforce`, but an exceeded limit raises `RateLimitExceeded` for the caller to handle.
+
+    Returns the subject's count in this window so far (for `RateLimit-Remaining`).
 
     A store that cannot count answers 429 (fail closed); one with no free connection right now, 503.
     """
     limiter: RateLimiter = connection.app.state.limiter
     try:
-        await limiter.hit(rule, subject, using=request_session(connection))
+        return await limiter.hit(rule, subject, using=request_session(connection))
     except StoreBusy as exc:
         raise ServiceUnavailableException(headers={"Retry-After": str(BUSY_RETRY_AFTER)}) from exc
     except LimiterUnavailable as exc:

@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 
     from app.auth.core.db import RequestDBConfig
 
-SKIP_PREFIXES = ("/static/", "/healthz")
+SKIP_PREFIXES = ("/static/", "/healthz", "/api/")
+"""Paths that never resume a browser session: files, probes, and the bearer-token API [78]."""
 
 
 class AuthenticationMiddleware:

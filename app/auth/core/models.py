@@ -21,6 +21,7 @@ from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     ForeignKey,
     Identity,
     Index,
@@ -37,6 +38,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 __all__ = (
     "EMAIL_MAX",
     "USERS_TABLE",
+    "ApiToken",
     "AuditEvent",
     "AuthSession",
     "BackupCode",
@@ -61,6 +63,8 @@ __all__ = (
     "TrustedBrowser",
     "UserSecurityColumns",
     "WebAuthnCredential",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 )
 
 CoreBase = UUIDv7AuditBase
@@ -474,6 +478,90 @@ class OrgDomain(CoreBase):
     """When the record was last found (None: never, or it was gone at the last check)."""
     checked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     """When DNS was last asked, whatever it answered."""
+
+
+# --- API tokens [77]
+
+
+class ApiToken(CoreBase):
+    """A bearer token for the API: only its SHA-256 is stored; `public_id` is what lists show [77].
+
+    A personal token (`org_id` NULL) acts as its user, never beyond that user's current rights;
+    an organization token (`org_id` set, `user_id` NULL) belongs to the organization and survives
+    its creator leaving (but not their removal [73]).
+    """
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (
+        Index("ix_api_tokens_org_id_created_at", "org_id", "created_at"),
+        CheckConstraint("(user_id IS NULL) <> (org_id IS NULL)", name="one_owner"),
+    )
+
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    public_id: Mapped[str] = mapped_column(String(16), unique=True)
+    """The short non-secret id inside the token (`gth_<public_id>_...`), shown in lists and logs."""
+    name: Mapped[str] = mapped_column(String(100))
+    user_id: Mapped[UUID | None] = mapped_column(ForeignKey(_USER_ID, ondelete="CASCADE"), index=True)
+    """The owner of a personal token; NULL for an organization token."""
+    org_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), default=None
+    )
+    """The owning organization of an organization token; NULL for a personal token."""
+    created_by: Mapped[UUID | None] = mapped_column(
+        ForeignKey(_USER_ID, ondelete="SET NULL"), default=None, index=True
+    )
+    scopes: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    last_used_ip: Mapped[str] = mapped_column(String(45), default="")
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+
+
+# --- webhooks
+
+
+class WebhookEndpoint(CoreBase):
+    """Where an organization wants events sent; the secret is sealed (the app must read it to sign)."""
+
+    __tablename__ = "webhook_endpoints"
+
+    org_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    events: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    secret_sealed: Mapped[str] = mapped_column(Text)
+    previous_secret_sealed: Mapped[str | None] = mapped_column(Text, default=None)
+    """The secret before the last rotation: still signs until `previous_secret_expires_at`."""
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(
+        DateTimeUTC(timezone=True), default=None
+    )
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    failing_since: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    """When deliveries started failing without a success since (None: healthy)."""
+    disabled_reason: Mapped[str] = mapped_column(String(200), default="")
+
+
+class WebhookDelivery(CoreBase):
+    """One event for one endpoint: every attempt's outcome is written back here (the delivery log)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("ix_webhook_deliveries_endpoint_id_created_at", "endpoint_id", "created_at"),
+        Index("ix_webhook_deliveries_due", "next_attempt_at", postgresql_where="status = 'pending'"),
+    )
+
+    endpoint_id: Mapped[UUID] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    event_id: Mapped[str] = mapped_column(String(40))
+    """The `webhook-id` header: the same on every attempt, so receivers can drop duplicates."""
+    event_type: Mapped[str] = mapped_column(String(60))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    """`pending` (an attempt is due at `next_attempt_at`), `succeeded` or `failed`."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    last_status_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    last_duration_ms: Mapped[int | None] = mapped_column(Integer, default=None)
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+    response_excerpt: Mapped[str] = mapped_column(String(500), default="")
 
 
 class OrgScoped:

@@ -65,6 +65,7 @@ PERMISSIONS: Mapping[str, str] = {
     "billing:manage": "Manage billing",
     "projects:write": "Create, edit, archive and delete projects",
     "audit:read": "Read and export the organization's audit log",
+    "tokens:manage": "Create and revoke the organization's API tokens",
 }
 """Every permission a role can carry, with what it allows (shown when building a custom role)."""
 
@@ -86,6 +87,7 @@ BUILTIN_ROLES: tuple[tuple[UUID, str, str, tuple[str, ...]], ...] = (
             "domains:manage",
             "projects:write",
             "audit:read",
+            "tokens:manage",
         ),
     ),
     (MEMBER_ROLE_ID, "member", "Member", ("projects:write",)),
@@ -412,7 +414,7 @@ async def remove_member(
         raise OrgRuleError("Only an owner can remove an owner.")
     if member.role_id == OWNER_ROLE_ID and await _owners(db, ctx.org_id) <= 1:
         raise OrgRuleError("An organization needs at least one owner.", status=409)
-    await _end_membership(db, security, ctx.org_id, member)
+    await _end_membership(db, security, ctx.org_id, member, removed=True)
     return member
 
 
@@ -425,11 +427,16 @@ async def leave_org(db: AsyncSession, security: Security, ctx: OrgContext) -> No
             "You are the only owner. Make someone else an owner first, or delete the organization.",
             status=409,
         )
-    await _end_membership(db, security, ctx.org_id, member)
+    await _end_membership(db, security, ctx.org_id, member, removed=False)
 
 
-async def _end_membership(db: AsyncSession, security: Security, org_id: UUID, member: Membership) -> None:
+async def _end_membership(
+    db: AsyncSession, security: Security, org_id: UUID, member: Membership, *, removed: bool
+) -> None:
+    from app.auth.core.api_tokens import revoke_on_membership_end  # api_tokens imports this module
+
     now = security.clock.now()
+    await revoke_on_membership_end(db, org_id, member.user_id, now, removed=removed)
     await db.execute(
         update(OrgInvitation)
         .where(

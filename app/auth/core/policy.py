@@ -61,6 +61,10 @@ _CEILINGS: dict[str, int | timedelta] = {
     "oauth_metadata_ttl": timedelta(hours=24),  # a key the provider revoked must stop working
     "invitation_ttl": timedelta(days=30),  # [72]
     "impersonation_max": timedelta(hours=1),  # [75]
+    "api_token_default_ttl": timedelta(days=365),  # [77]
+    "api_token_max_ttl": timedelta(days=365),  # one year at most [77]
+    "webhook_timeout": timedelta(seconds=30),
+    "webhook_secret_overlap": timedelta(days=7),
     "admin_reauthentication_interval": timedelta(hours=12),  # no longer than a session [74]
     "domain_challenge_ttl": timedelta(days=30),
     "domain_verification_lifetime": timedelta(days=365),
@@ -213,6 +217,18 @@ class SecurityPolicy:
     """How long audit events are kept."""
     api_token_default_ttl: timedelta = timedelta(days=90)
     """Default lifetime of a personal access token [77]."""
+    api_token_max_ttl: timedelta = timedelta(days=365)
+    """Longest lifetime a token may be given; there are no tokens without an expiry [77]."""
+    api_token_requests_per_minute: int = 600
+    """API requests one token may make per minute (answers carry `RateLimit-*` headers)."""
+    api_token_touch_interval: timedelta = timedelta(minutes=1)
+    """A token's "last used" time and address are written at most this often, so most calls only read."""
+    webhook_disable_after: timedelta = timedelta(days=3)
+    """An endpoint whose deliveries have failed for this long, with no success since, is disabled."""
+    webhook_secret_overlap: timedelta = timedelta(hours=24)
+    """After a secret is rotated, the old one keeps signing this long, beside the new one."""
+    webhook_timeout: timedelta = timedelta(seconds=10)
+    """Longest one delivery attempt may take (connect, send, read the answer)."""
     request_body_max_bytes: int = 1_048_576
     """Largest request body the app accepts (larger requests get 413)."""
 
@@ -236,6 +252,8 @@ class SecurityPolicy:
         for name, ceiling in _CEILINGS.items():
             if getattr(self, name) > ceiling:
                 raise PolicyError(f"{name} may be at most {ceiling}")
+        if self.api_token_default_ttl > self.api_token_max_ttl:
+            raise PolicyError("the default token lifetime cannot exceed the longest one [77]")
         if self.session_idle_timeout > self.session_absolute_timeout:
             raise PolicyError("the idle timeout cannot exceed the absolute timeout")
 

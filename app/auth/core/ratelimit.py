@@ -98,8 +98,8 @@ class RateLimiter:
         # A store that hangs would hold every auth request; past this many seconds it counts as down.
         self.timeout = timeout
 
-    async def hit(self, rule: Rule, subject: str, *, using: Any = None) -> None:
-        """Count one hit by `subject` under `rule`; raise `RateLimitExceeded` once over the limit.
+    async def hit(self, rule: Rule, subject: str, *, using: Any = None) -> int:
+        """Count one hit by `subject` under `rule` (the count so far); `RateLimitExceeded` once over.
 
         `using` is handed to the store (the request's database session, for a store in the database).
         """
@@ -116,6 +116,7 @@ class RateLimiter:
             raise LimiterUnavailable(f"rate-limit store failed for {rule.name}") from exc
         if count > rule.limit:
             raise RateLimitExceeded(rule, retry_after=max(1, math.ceil((window_end - now).total_seconds())))
+        return count
 
 
 def subject_digest(subject: str) -> str:
