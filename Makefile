@@ -17,7 +17,7 @@ PORT ?= 8000
 # pytest-xdist processes for `make test`: each has its own test databases; a file runs in one.
 # The browser suite runs as a second pytest: Playwright's sync API leaves an event loop running in
 # its process, which the async tests after it cannot share.
-TEST_WORKERS ?= 2
+TEST_WORKERS ?= 3
 WORKERS ?= 4
 # Examples per route and browser for `make fuzz` (the test's own default, for CI, is 10).
 FUZZ_EXAMPLES ?= 2000
