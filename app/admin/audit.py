@@ -8,7 +8,7 @@ audit event, so the page shows the newest verdict and when it was reached.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 from uuid import UUID
@@ -38,6 +38,7 @@ from app.db import DBSession
 from app.jobs import defer
 from app.web.flash import flash
 from app.web.htmx import render, see_other
+from app.web.query_params import optional_uuid, utc_day
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -60,14 +61,14 @@ class ExplorerQuery:
     def parse(cls, params: Mapping[str, str]) -> ExplorerQuery:
         """Read the filters; values that do not parse are dropped."""
         values = {name: " ".join(str(params.get(name, "")).split())[:100] for name in FIELDS}
-        if values["org"] and _uuid(values["org"]) is None:
+        if values["org"] and optional_uuid(values["org"]) is None:
             values["org"] = ""
-        if values["actor"] and _uuid(values["actor"]) is None and "@" not in values["actor"]:
+        if values["actor"] and optional_uuid(values["actor"]) is None and "@" not in values["actor"]:
             values["actor"] = ""
         if values["outcome"] not in ("", "success", "failure"):
             values["outcome"] = ""
         for name in ("from", "to"):
-            if values[name] and _day(values[name]) is None:
+            if values[name] and utc_day(values[name]) is None:
                 values[name] = ""
         before = str(params.get("before", ""))
         return cls(values=values, before=int(before) if before.isdigit() and len(before) < 19 else None)
@@ -83,14 +84,14 @@ class ExplorerQuery:
         An address with no account matches nothing (the nil UUID), rather than being ignored.
         """
         ids = ids or {}
-        until = _day(self.values["to"])
+        until = utc_day(self.values["to"])
         actor, target = self.values["actor"], self.values["target"]
         return AuditFilter(
-            actor_id=ids.get(actor, _NOBODY) if "@" in actor else _uuid(actor),
+            actor_id=ids.get(actor, _NOBODY) if "@" in actor else optional_uuid(actor),
             target_id=str(ids.get(target, _NOBODY)) if "@" in target else target,
             action=self.values["action"],
             outcome=self.values["outcome"],
-            since=_day(self.values["from"]),
+            since=utc_day(self.values["from"]),
             until=until + timedelta(days=1) if until else None,
             before_seq=self.before,
         )
@@ -98,31 +99,13 @@ class ExplorerQuery:
     @property
     def org_id(self) -> UUID | None:
         """The organization filter."""
-        return _uuid(self.values["org"])
+        return optional_uuid(self.values["org"])
 
     def query_string(self, **changes: Any) -> str:
         """The filters as `?...`, some changed."""
         params = {**self.values, "before": self.before, **changes}
         kept = {key: value for key, value in params.items() if value not in ("", None)}
         return "?" + urlencode(kept) if kept else ""
-
-
-def _uuid(text: str) -> UUID | None:
-    try:
-        return UUID(text) if text else None
-    except ValueError:
-        return None
-
-
-def _day(text: str) -> datetime | None:
-    try:
-        return (
-            datetime.combine(date.fromisoformat(text), datetime.min.time(), tzinfo=UTC)
-            if len(text) == 10
-            else None
-        )
-    except ValueError:
-        return None
 
 
 class AdminAuditController(Controller):

@@ -8,10 +8,9 @@ module reads the filters from the query string and shows the result.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
-from uuid import UUID
 
 from litestar import Controller, Request, get, post
 from litestar.exceptions import ValidationException
@@ -26,6 +25,7 @@ from app.auth.models import User
 from app.auth.routes.common import NO_STORE, FormData
 from app.db import DBSession
 from app.web.htmx import render
+from app.web.query_params import optional_uuid, utc_day
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -53,19 +53,19 @@ class AuditLogQuery:
         member = str(params.get("member", ""))
         before = str(params.get("before", ""))
         return cls(
-            member=member if _uuid(member) else "",
+            member=member if optional_uuid(member) else "",
             action=" ".join(str(params.get("action", "")).split())[:100],
-            date_from=str(params.get("from", "")) if _day(str(params.get("from", ""))) else "",
-            date_to=str(params.get("to", "")) if _day(str(params.get("to", ""))) else "",
+            date_from=str(params.get("from", "")) if utc_day(str(params.get("from", ""))) else "",
+            date_to=str(params.get("to", "")) if utc_day(str(params.get("to", ""))) else "",
             before=int(before) if before.isdigit() and len(before) < 19 else None,
         )
 
     @property
     def filters(self) -> AuditFilter:
         """The filter for the core's query; dates are whole days in UTC, `to` included."""
-        since, until = _day(self.date_from), _day(self.date_to)
+        since, until = utc_day(self.date_from), utc_day(self.date_to)
         return AuditFilter(
-            actor_id=_uuid(self.member),
+            actor_id=optional_uuid(self.member),
             action=self.action,
             since=since,
             until=until + timedelta(days=1) if until else None,
@@ -89,24 +89,6 @@ class AuditLogQuery:
         }
         params = {key: value for key, value in values.items() if value not in ("", None)}
         return "?" + urlencode(params) if params else ""
-
-
-def _uuid(text: str) -> UUID | None:
-    try:
-        return UUID(text) if text else None
-    except ValueError:
-        return None
-
-
-def _day(text: str) -> datetime | None:
-    try:
-        return (
-            datetime.combine(date.fromisoformat(text), datetime.min.time(), tzinfo=UTC)
-            if len(text) == 10
-            else None
-        )
-    except ValueError:
-        return None
 
 
 async def _members(db: DBSession, ctx: OrgContext) -> list[Any]:
