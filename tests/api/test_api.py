@@ -6,11 +6,11 @@ from datetime import timedelta
 
 import pytest
 from litestar import Litestar
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.core.clock import FrozenClock
-from app.auth.core.models import AuditEvent, AuthSession
+from app.auth.core.models import AuditEvent, AuthSession, Organization
 from app.projects.models import Project
 from tests.api.conftest import PARTNER_ORIGIN, REQUESTS_PER_MINUTE
 from tests.api.support import World, bearer, build_world, create_token
@@ -137,6 +137,18 @@ async def test_another_organizations_project_is_not_found(
             method, path, json={"name": "mine"} if method == "PATCH" else None, headers=bearer(token)
         )
         assert is_problem(response, 404), method
+
+
+async def test_a_suspended_organization_is_closed_to_tokens_too(
+    world: World, token: str, api: WebClient, db: AsyncSession
+) -> None:
+    assert (await api.get("/api/v1/orgs/acme/projects", headers=bearer(token))).status_code == 200
+    await db.execute(
+        update(Organization).where(Organization.id == world.acme_id).values(suspended_at=func.now())
+    )
+    await db.commit()
+    response = await api.get("/api/v1/orgs/acme/projects", headers=bearer(token))
+    assert is_problem(response, 403), "refused as suspended, not hidden as unknown (404)"
 
 
 async def test_projects_come_in_cursor_pages_with_filters(

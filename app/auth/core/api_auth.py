@@ -27,6 +27,7 @@ from app.auth.core.models import ApiToken, Membership, Organization, OrgRole
 from app.auth.core.orgs import PERMISSIONS, OrgContext
 from app.auth.core.ratelimit import RateLimitExceeded, Rule
 from app.auth.core.session_store import CurrentUser
+from app.auth.core.tenancy import OrgSuspended
 from app.auth.core.tokens import token_digest
 from app.auth.core.toolkit import Security, security_of
 
@@ -264,6 +265,7 @@ def _org_statement(security: Security) -> Any:
                 Organization.allowed_sign_in,
                 Organization.session_max_age,
                 Organization.domain_join,
+                Organization.suspended_at,
                 Membership.id.label("membership_id"),
                 OrgRole.id.label("role_id"),
                 OrgRole.key.label("role_key"),
@@ -307,6 +309,8 @@ async def api_org_context(connection: ASGIConnection[Any, Any, Any, Any], slug: 
             raise OrgNotVisible()
         permissions = principal.scopes & set(PERMISSIONS)
         user_id = principal.created_by
+    if row.suspended_at is not None:  # closed by a platform administrator: to tokens as to pages
+        raise OrgSuspended(row.name)
     return OrgContext(
         org_id=row.id,
         slug=row.slug,
