@@ -31,6 +31,8 @@ from app.settings import Settings
 from tests.support.database import TEST_SECRET
 from tests.support.mail import free_port
 
+pytestmark = pytest.mark.heavy(seconds=60)
+
 ROOT = Path(__file__).resolve().parents[1]
 GRANIAN = Path(sys.executable).parent / "granian"
 STARTUP_TIMEOUT = 30.0

@@ -53,6 +53,8 @@ from tests.support.database import TEST_QUEUE, TEST_SECRET
 from tests.support.mail import free_port
 from tests.support.web import BASE_URL, WebClient
 
+pytestmark = pytest.mark.heavy(seconds=30)
+
 ROOT = Path(__file__).resolve().parents[1]
 LITESTAR = Path(sys.executable).parent / "litestar"
 

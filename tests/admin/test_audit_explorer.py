@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
+import pytest
 from litestar import Litestar
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -23,6 +24,8 @@ from app.auth.models import User
 from tests.admin.conftest import Admin
 from tests.auth.test_sessions import cost_of
 from tests.support.accounts import Accounts
+
+pytestmark = pytest.mark.heavy(seconds=70)
 
 DAY = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 

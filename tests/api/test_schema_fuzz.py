@@ -17,6 +17,8 @@ from schemathesis import checks
 from e2e.support import LiveServer
 from tests.api.live import live_server, token_over_http
 
+pytestmark = pytest.mark.heavy(seconds=40)
+
 EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "25"))
 CHECKS = [
     checks.not_a_server_error,

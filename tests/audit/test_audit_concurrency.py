@@ -33,6 +33,8 @@ from app.settings import Settings
 from tests.auth.test_sign_in_storm import GranianServer
 from tests.support.database import TEST_SECRET
 
+pytestmark = pytest.mark.heavy(seconds=30)
+
 REQUESTS = 200
 CONNECTIONS = 16  # requests in flight at once, over this many keep-alive connections
 STORM_TIMEOUT = 20.0

@@ -41,6 +41,8 @@ from psycopg import sql
 from scripts.embedded_pg import ensure_database, plain_url, with_database
 from tests.support.database import server_url
 
+pytestmark = pytest.mark.heavy(seconds=100)
+
 CORE = "app/auth/core"
 GIT_TIMEOUT = 30
 PYTHON_TIMEOUT = 60

@@ -48,6 +48,8 @@ from tests.support.fuzz import (
 )
 from tests.support.web import BASE_URL, WebClient
 
+pytestmark = pytest.mark.heavy(seconds=150)
+
 T = TypeVar("T")
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "10"))

@@ -23,6 +23,8 @@ from app.models import metadata
 from tests.support.accounts import Accounts
 from tests.support.web import BASE_URL, WebClient
 
+pytestmark = pytest.mark.heavy(seconds=35)
+
 BROWSERLESS = ("/api/", "/healthz")
 
 
