@@ -19,7 +19,7 @@ from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 from e2e.support import ConsoleWatcher, open_with_htmx, wait_for_mail
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.heavy(seconds=45)]
 
 AxeCheck = Callable[[Page], None]
 PASSWORD = "correct horse battery staple"

@@ -23,7 +23,7 @@ from e2e.support import ConsoleWatcher, LiveServer, reload_until_visible
 from scripts.embedded_pg import with_database
 from tests.support.database import TEST_SECRET, scratch_database_name, server_url
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.heavy(seconds=50)]
 
 __all__ = ("demo_data",)
 

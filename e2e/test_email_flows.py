@@ -32,7 +32,7 @@ from e2e.test_accounts import (
     unique_email,
 )
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.heavy(seconds=70)]
 
 AxeCheck = Callable[[Page], None]
 NEW_PASSWORD = "velvet lanterns drift over quiet harbours"

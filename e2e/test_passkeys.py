@@ -32,7 +32,7 @@ from e2e.test_accounts import (
 )
 from tests.support.database import fresh_database
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.heavy(seconds=30)]
 
 AxeCheck = Callable[[Page], None]
 CHANGED_SUBJECT = "Your Gatehouse sign-in protection changed"
