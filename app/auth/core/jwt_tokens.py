@@ -141,7 +141,12 @@ class JwtKeys:
             raise ValueError("no API JWT keys given")
         keys: list[SigningKey] = []
         for kid, alg, pem in entries:
-            key: OKPKey | ECKey = OKPKey.import_key(pem) if alg == "Ed25519" else ECKey.import_key(pem)
+            if alg not in ALGORITHMS:
+                raise ValueError(f"API JWT key {kid!r}: algorithm {alg!r} is not one of {ALGORITHMS}")
+            try:
+                key: OKPKey | ECKey = OKPKey.import_key(pem) if alg == "Ed25519" else ECKey.import_key(pem)
+            except (JoseError, ValueError, TypeError) as exc:
+                raise ValueError(f"API JWT key {kid!r}: not a private key for {alg}") from exc
             keys.append(_checked_key(kid, alg, key))
         return cls(keys, active or keys[0].kid)
 
