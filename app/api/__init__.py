@@ -17,7 +17,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from app.api.jwt_routes import AuthController
 from app.api.problems import api_exception_handlers
-from app.api.routes import MeController, OrgsController, ProjectsController
+from app.api.routes import InvitationsController, MeController, OrgsController, ProjectsController
 
 __all__ = ("api_router", "openapi_config")
 
@@ -30,7 +30,7 @@ def api_router(*, jwt_enabled: bool = False) -> Router:
     `/api/v1/auth/*` (JWTs) is mounted only with `jwt_enabled`, so switched off it is 404 and
     absent from the schema.
     """
-    handlers: list[Any] = [MeController, OrgsController, ProjectsController]
+    handlers: list[Any] = [MeController, OrgsController, InvitationsController, ProjectsController]
     if jwt_enabled:
         handlers.append(AuthController)
     return Router(

@@ -11,6 +11,8 @@ import msgspec
 from app.projects.models import NAME_MAX, SUMMARY_MAX
 
 __all__ = (
+    "InvitationIn",
+    "InvitationOut",
     "Me",
     "Member",
     "Org",
@@ -67,6 +69,26 @@ class Member(msgspec.Struct):
     display_name: str
     role: str
     joined_at: datetime
+
+
+class InvitationOut(msgspec.Struct):
+    """A pending invitation (the link's token is never shown: it was mailed, and only its hash is kept)."""
+
+    id: UUID
+    email: str
+    role: str
+    """The role's key (`member`, `admin`, ...), as `Member.role`."""
+    role_name: str
+    invited_by: UUID | None
+    created_at: datetime
+    expires_at: datetime
+
+
+class InvitationIn(msgspec.Struct):
+    """Invite an address with a role (by its key); a pending invitation to it is replaced."""
+
+    email: Annotated[str, msgspec.Meta(min_length=3, max_length=320)]
+    role: Annotated[str, msgspec.Meta(min_length=1, max_length=40)] = "member"
 
 
 class ProjectOut(msgspec.Struct):

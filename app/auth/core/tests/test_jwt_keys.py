@@ -66,5 +66,5 @@ def test_the_derived_key_is_the_same_in_every_process() -> None:
     ],
 )
 def test_a_key_that_does_not_fit_is_refused_at_startup(kid: str, alg: str, private: object) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="API JWT key"):
         JwtKeys.from_pem([(kid, alg, _pem(private))])  # type: ignore[arg-type]
