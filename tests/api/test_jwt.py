@@ -301,3 +301,10 @@ async def test_a_jwt_request_costs_one_lookup_statement(world: World, api: WebCl
     lookups = [s for s in statements if "api_grants" in s]
     assert len(lookups) == 1, statements
     assert len(statements) <= 3, statements  # the grant, the rate-limit count, the list
+
+
+async def test_switched_on_the_endpoints_are_in_the_schema_and_on_the_docs_page(api: WebClient) -> None:
+    schema = (await api.get("/api/openapi.json")).json()
+    token = schema["paths"]["/api/v1/auth/token"]["post"]
+    assert {} in token["security"], "no bearer token is needed to get one"
+    assert "POST /api/v1/auth/token" in (await api.get("/developers/api")).text
