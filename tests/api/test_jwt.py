@@ -18,7 +18,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from litestar import Litestar
-from sqlalchemy import event, select
+from sqlalchemy import event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.asgi import create_app
@@ -26,6 +26,7 @@ from app.auth.core.clock import FrozenClock
 from app.auth.core.jwt_tokens import JwtKeys
 from app.auth.core.models import ApiGrant, ApiRefreshToken, ApiToken, WebAuthnCredential
 from app.auth.core.toolkit import security_of
+from app.auth.models import User
 from app.settings import Settings
 from tests.api.support import World, bearer, build_world, create_token
 from tests.support.accounts import DEFAULT_PASSWORD, Accounts
@@ -240,6 +241,19 @@ async def test_a_token_issued_before_a_password_change_is_401(
     assert (await api.get("/api/v1/me", headers=bearer(pair["access_token"]))).status_code == 401
     refreshed = await api.request("POST", REFRESH, json={"refresh_token": pair["refresh_token"]})
     assert refreshed.status_code == 401
+
+
+async def test_a_password_changed_by_any_path_outdates_older_access_tokens(
+    world: World, api: WebClient, db: AsyncSession, clock: FrozenClock
+) -> None:
+    """Even a change that revoked no grant (a path that forgot to) stops tokens issued before it."""
+    access = (await access_for(api, world.member.email))["access_token"]
+    clock.advance(timedelta(seconds=1))
+    await db.execute(update(User).where(User.id == world.member.id).values(password_changed_at=clock.now()))
+    await db.commit()
+    assert (await api.get("/api/v1/me", headers=bearer(access))).status_code == 401
+    fresh = (await access_for(api, world.member.email))["access_token"]
+    assert (await api.get("/api/v1/me", headers=bearer(fresh))).status_code == 200
 
 
 # --- refresh and revoke
