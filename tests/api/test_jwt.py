@@ -30,6 +30,7 @@ from app.auth.models import User
 from app.settings import Settings
 from tests.api.support import World, bearer, build_world, create_token
 from tests.support.accounts import DEFAULT_PASSWORD, Accounts
+from tests.support.mail import Mailbox
 from tests.support.web import WebClient
 
 TOKEN = "/api/v1/auth/token"
@@ -241,6 +242,28 @@ async def test_a_token_issued_before_a_password_change_is_401(
     assert (await api.get("/api/v1/me", headers=bearer(pair["access_token"]))).status_code == 401
     refreshed = await api.request("POST", REFRESH, json={"refresh_token": pair["refresh_token"]})
     assert refreshed.status_code == 401
+
+
+async def test_a_password_reset_revokes_every_grant_even_one_made_from_a_token(
+    world: World, accounts: Accounts, web: WebClient, api: WebClient, mailbox: Mailbox
+) -> None:
+    from tests.auth.test_password_reset import ask, reset_link, use
+
+    by_password = await access_for(api, world.member.email)
+    browser = web.other_browser()
+    await accounts.login(browser, world.member.email)
+    pat = await create_token(browser, scopes=("account:read",))
+    by_token = (await api.request("POST", TOKEN, json={"api_token": pat})).json()
+    # The clock stays in the same second, so `iat` alone would not outdate them: the grants must go.
+    await mailbox.wait_for(world.member.email)  # the "token created" notice, before the reset mail
+    await ask(web, world.member.email)
+    link = await reset_link(mailbox, world.member.email, count=2)
+    assert (await use(web, link)).status_code in (200, 303)
+    for pair in (by_password, by_token):
+        assert (await api.get("/api/v1/me", headers=bearer(pair["access_token"]))).status_code == 401
+        refreshed = await api.request("POST", REFRESH, json={"refresh_token": pair["refresh_token"]})
+        assert refreshed.status_code == 401
+    assert (await api.get("/api/v1/me", headers=bearer(pat))).status_code == 200, "the token itself lives on"
 
 
 async def test_a_password_changed_by_any_path_outdates_older_access_tokens(
