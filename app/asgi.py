@@ -84,7 +84,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         SiteController,
         *AUTH_CONTROLLERS,
         *ORG_CONTROLLERS,
-        api_router(),
+        api_router(jwt_enabled=settings.api_jwt_enabled),
         api_docs,
         TokensController,
         OrgTokensController,

@@ -57,6 +57,17 @@ class OAuthProviderSetting(BaseModel):
         return configure_provider(self.key, preset=self.preset, client_secret=secret, **options)
 
 
+class ApiJwtKeySetting(BaseModel):
+    """One signing key of the optional API JWTs (an entry of `API_JWT_KEYS`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kid: str
+    alg: Literal["Ed25519", "ES256"] = "Ed25519"
+    private_key: SecretStr
+    """The private key as PKCS#8 PEM (Ed25519 for `Ed25519`, P-256 for `ES256`)."""
+
+
 class Settings(BaseSettings):
     """Gatehouse configuration. Environment variables use the upper-case field names."""
 
@@ -148,6 +159,18 @@ class Settings(BaseSettings):
     api_cors_origins: list[str] = Field(default_factory=list)
     """Origins (e.g. `["https://app.example.com"]`) whose pages may call `/api/` from a browser. Default: none."""
 
+    api_jwt_enabled: bool = False
+    """Offer `POST /api/v1/auth/token`: a personal token or a password exchanged for 15-minute JWTs
+    and rotating refresh tokens (see docs/api.md). Off: the routes answer 404 and only tokens work."""
+
+    api_jwt_keys: list[ApiJwtKeySetting] = Field(default_factory=list)
+    """Signing keys of the API JWTs (JSON list of `{"kid": "2026-12", "alg": "Ed25519", "private_key":
+    "-----BEGIN PRIVATE KEY-----..."}`). Required in prod when API_JWT_ENABLED; outside prod an unset
+    list uses one key derived from SECRET_KEY. Rotate by adding a key and making it active."""
+
+    api_jwt_active_kid: str | None = None
+    """The `kid` of API_JWT_KEYS that signs new tokens (the others only verify). Default: the first."""
+
     webhook_allow_loopback: bool = False
     """Tests only: let webhook endpoints on 127.0.0.1 receive deliveries (refused outside APP_ENV=test)."""
 
@@ -213,6 +236,16 @@ class Settings(BaseSettings):
         """Webhooks to loopback addresses are an SSRF hole anywhere but the test suite."""
         if self.webhook_allow_loopback and self.app_env != "test":
             raise ValueError("WEBHOOK_ALLOW_LOOPBACK is only allowed when APP_ENV=test")
+        return self
+
+    @model_validator(mode="after")
+    def _jwt_keys_configured_in_production(self) -> Settings:
+        """Production signs API JWTs only with configured keys, never with one derived from the secret."""
+        if self.api_jwt_enabled and self.is_prod and not self.api_jwt_keys:
+            raise ValueError("API_JWT_KEYS is required when API_JWT_ENABLED and APP_ENV=prod")
+        kids = [key.kid for key in self.api_jwt_keys]
+        if self.api_jwt_active_kid is not None and self.api_jwt_active_kid not in kids:
+            raise ValueError("API_JWT_ACTIVE_KID must be the kid of one of API_JWT_KEYS")
         return self
 
     @model_validator(mode="after")

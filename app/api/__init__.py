@@ -15,20 +15,27 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
+from app.api.jwt_routes import AuthController
 from app.api.problems import api_exception_handlers
-from app.api.routes import MeController, OrgsController, ProjectsController
+from app.api.routes import InvitationsController, MeController, OrgsController, ProjectsController
 
 __all__ = ("api_router", "openapi_config")
 
 API_PREFIX = "/api/v1"
 
 
-def api_router() -> Router:
-    """Every `/api/v1` route, with problem-details errors and `RateLimit-*` headers."""
+def api_router(*, jwt_enabled: bool = False) -> Router:
+    """Every `/api/v1` route, with problem-details errors and `RateLimit-*` headers.
 
+    `/api/v1/auth/*` (JWTs) is mounted only with `jwt_enabled`, so switched off it is 404 and
+    absent from the schema.
+    """
+    handlers: list[Any] = [MeController, OrgsController, InvitationsController, ProjectsController]
+    if jwt_enabled:
+        handlers.append(AuthController)
     return Router(
         path=API_PREFIX,
-        route_handlers=[MeController, OrgsController, ProjectsController],
+        route_handlers=handlers,
         exception_handlers=api_exception_handlers(),
         security=[{"bearer": []}],
         middleware=[RateLimitHeadersMiddleware],
@@ -68,7 +75,9 @@ def openapi_config(app_name: str, version: str) -> OpenAPIConfig:
         components=Components(
             security_schemes={
                 "bearer": SecurityScheme(
-                    type="http", scheme="bearer", description="A personal or organization token (gth_...)."
+                    type="http",
+                    scheme="bearer",
+                    description="A personal or organization token (gth_...), or an access token (JWT) from /api/v1/auth/token when switched on.",
                 )
             }
         ),

@@ -16,6 +16,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 
 from app.auth.core.api_auth import rate_limit_headers
+from app.auth.core.orgs import OrgRuleError
 
 __all__ = ("PROBLEMS", "PROBLEM_JSON", "Problem", "ProblemBody", "api_exception_handlers", "problem_response")
 
@@ -27,6 +28,7 @@ TITLES = {
     404: "Not found",
     405: "Method not allowed",
     409: "Conflict",
+    412: "Precondition failed",
     413: "Request too large",
     415: "Unsupported media type",
     422: "Invalid request",
@@ -38,6 +40,7 @@ _FORWARDED_HEADERS = (
     "retry-after",
     "allow",
     "www-authenticate",
+    "etag",
     "ratelimit-limit",
     "ratelimit-remaining",
     "ratelimit-reset",
@@ -77,6 +80,21 @@ PROBLEMS = {
     429: _spec("Too many requests from this token; see Retry-After"),
 }
 """The error answers every API operation documents (the handlers pass `responses=PROBLEMS`)."""
+
+READ_PROBLEMS: dict[int, ResponseSpec] = {
+    **PROBLEMS,
+    304: ResponseSpec(
+        None, description="Not modified: `If-None-Match` names the current ETag", generate_examples=False
+    ),
+}
+"""What a read with an `ETag` may answer besides `PROBLEMS`."""
+
+CHANGE_PROBLEMS = {
+    **PROBLEMS,
+    409: _spec("The change breaks a rule of the organization (e.g. its last owner)"),
+    412: _spec("`If-Match` names a version that is no longer the current one"),
+}
+"""What a change with rules or an `If-Match` precondition may answer besides `PROBLEMS`."""
 
 
 class Problem(HTTPException):
@@ -130,6 +148,11 @@ def _validation_error(request: Request[Any, Any, Any], exc: ValidationException)
     )
 
 
+def _org_rule(request: Request[Any, Any, Any], exc: OrgRuleError) -> Response[Any]:
+    """A rule of the organization core refused the change (the same reasons the pages show)."""
+    return problem_response(request, exc.status, detail=exc.reason)
+
+
 def api_exception_handlers() -> dict[Any, Any]:
     """The API router's exception handlers (errors raised before routing are in `app.web.errors`)."""
-    return {ValidationException: _validation_error, HTTPException: _http_error}
+    return {ValidationException: _validation_error, HTTPException: _http_error, OrgRuleError: _org_rule}

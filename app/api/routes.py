@@ -14,23 +14,40 @@ from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.api import services
-from app.api.problems import PROBLEMS, Problem
-from app.api.schemas import Me, Member, Org, Page, ProjectIn, ProjectOut, ProjectPatch, Session, Status
+from app.api.etags import IfMatch, IfNoneMatch, check_if_match, etag_of, with_etag
+from app.api.problems import CHANGE_PROBLEMS, PROBLEMS, READ_PROBLEMS, Problem
+from app.api.schemas import (
+    InvitationIn,
+    InvitationOut,
+    Me,
+    Member,
+    Org,
+    Page,
+    ProjectIn,
+    ProjectOut,
+    ProjectPatch,
+    Session,
+    Status,
+)
+from app.api.webhooks import announce_invitation
 from app.auth.core.api_auth import api_org_context, principal_of, requires_scope, requires_token
 from app.auth.core.audit_log import audit
-from app.auth.core.orgs import OrgContext
+from app.auth.core.invitations import invite, revoke_invitation
+from app.auth.core.models import OrgInvitation
+from app.auth.core.orgs import OrgContext, roles_for
 from app.auth.core.session_store import end_session, list_sessions
 from app.auth.core.tenancy import OrgPermissionDenied
 from app.auth.core.toolkit import security_of
 from app.auth.models import User
 from app.db import DBSession
+from app.orgs.invitations import mail_invitation
 from app.projects import services as projects
 from app.projects.forms import ProjectForm
 
-__all__ = ("MeController", "OrgsController", "ProjectsController")
+__all__ = ("InvitationsController", "MeController", "OrgsController", "ProjectsController")
 
 OrgInPath = NamedDependency[OrgContext]
 """Handler parameter type for the organization in the path, as the token may act in it: `org: OrgInPath`."""
@@ -46,18 +63,21 @@ class MeController(Controller):
     path = "/me"
     tags = ["account"]
 
-    @get("/", responses=PROBLEMS, guards=[requires_scope("account:read")], summary="The token's user")
-    async def me(self, request: Request[Any, Any, Any], db_session: DBSession) -> Me:
-        """Who this token acts as, and what it may do."""
+    @get("/", responses=READ_PROBLEMS, guards=[requires_scope("account:read")], summary="The token's user")
+    async def me(
+        self, request: Request[Any, Any, Any], db_session: DBSession, if_none_match: IfNoneMatch = None
+    ) -> Response[Me]:
+        """Who this token acts as, and what it may do (with an `ETag`; `If-None-Match` may answer 304)."""
         principal = principal_of(request)
         display_name = await db_session.scalar(select(User.display_name).where(User.id == request.user.id))
-        return Me(
+        me = Me(
             id=request.user.id,
             email=request.user.email,
             display_name=display_name or "",
             token_id=principal.public_id,
             scopes=sorted(principal.scopes),
         )
+        return with_etag(me, if_none_match)
 
     @get(
         "/sessions", responses=PROBLEMS, guards=[requires_scope("account:read")], summary="Signed-in browsers"
@@ -119,6 +139,102 @@ class OrgsController(Controller):
         return await services.list_members(db_session, org)
 
 
+class InvitationsController(Controller):
+    """An organization's pending invitations: list, send, revoke (needs `members:invite`, like the page)."""
+
+    path = "/orgs/{org_slug:str}/invitations"
+    tags = ["organizations"]
+    guards = [requires_token]
+    dependencies = {"org": Provide(_org)}
+
+    @get("/", responses=PROBLEMS, summary="Pending invitations")
+    async def list_invitations(
+        self, request: Request[Any, Any, Any], db_session: DBSession, org: OrgInPath
+    ) -> list[InvitationOut]:
+        """The invitations waiting to be accepted, newest first."""
+        _may_invite(org)
+        return await services.list_invitations(db_session, org, security_of(request).clock.now())
+
+    @post("/", responses=CHANGE_PROBLEMS, status_code=HTTP_201_CREATED, summary="Invite someone")
+    async def create(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: DBSession,
+        org: OrgInPath,
+        data: JSONBody[InvitationIn],
+    ) -> Response[InvitationOut]:
+        """Mail an invitation to an address, with a role the caller may grant. The answer is the
+        same whether or not the address has an account; the link goes only to the mailbox."""
+        _may_invite(org)
+        if org.user_id is None:
+            raise Problem(403, "This organization token's maker is gone: it cannot invite anyone.")
+        role = next((r for r in await roles_for(db_session, org.org_id) if r.key == data.role), None)
+        if role is None:
+            raise Problem(
+                422, "No such role.", errors=[{"field": "role", "message": "No role with that key."}]
+            )
+        security = security_of(request)
+        invitation, token = await invite(db_session, security, org, data.email, role.id)
+        inviter = await db_session.scalar(
+            select(func.coalesce(func.nullif(User.display_name, ""), User.email)).where(
+                User.id == org.user_id
+            )
+        )
+        mail_invitation(db_session, request, org, invitation, token, role.name, inviter=inviter or org.name)
+        await audit(
+            db_session,
+            request,
+            "org.invitation.sent",
+            actor_id=org.user_id,
+            org_id=org.org_id,
+            target_type="invitation",
+            target_id=str(invitation.id),
+            via="api",
+        )
+        await announce_invitation(db_session, "invitation.created", invitation, security.clock.now())
+        return Response(
+            services.invitation_out(invitation, role),
+            status_code=HTTP_201_CREATED,
+            headers={"Location": f"/api/v1/orgs/{org.slug}/invitations/{invitation.id}"},
+        )
+
+    @delete(
+        "/{invitation_id:uuid}",
+        responses=PROBLEMS,
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Revoke an invitation",
+    )
+    async def revoke(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: DBSession,
+        org: OrgInPath,
+        invitation_id: FromPath[UUID],
+    ) -> None:
+        """Revoke a pending invitation: its link stops working."""
+        _may_invite(org)
+        security = security_of(request)
+        if not await revoke_invitation(db_session, security, org, invitation_id):
+            raise Problem(404, "No such pending invitation.")
+        await audit(
+            db_session,
+            request,
+            "org.invitation.revoked",
+            actor_id=org.user_id,
+            org_id=org.org_id,
+            target_type="invitation",
+            target_id=str(invitation_id),
+            via="api",
+        )
+        revoked = await db_session.get_one(OrgInvitation, invitation_id)
+        await announce_invitation(db_session, "invitation.revoked", revoked, security.clock.now())
+
+
+def _may_invite(org: OrgContext) -> None:
+    if not org.can("members:invite"):
+        raise OrgPermissionDenied("members:invite")
+
+
 class ProjectsController(Controller):
     """An organization's projects: list (cursor pages, filters), create, read, change, delete."""
 
@@ -164,12 +280,19 @@ class ProjectsController(Controller):
             headers={"Location": f"/api/v1/orgs/{org.slug}/projects/{project.id}"},
         )
 
-    @get("/{project_id:uuid}", responses=PROBLEMS, summary="One project")
-    async def read(self, db_session: DBSession, org: OrgInPath, project_id: FromPath[UUID]) -> ProjectOut:
-        """A project of the organization."""
-        return services.project_out(await projects.find_project(db_session, org, project_id))
+    @get("/{project_id:uuid}", responses=READ_PROBLEMS, summary="One project")
+    async def read(
+        self,
+        db_session: DBSession,
+        org: OrgInPath,
+        project_id: FromPath[UUID],
+        if_none_match: IfNoneMatch = None,
+    ) -> Response[ProjectOut]:
+        """A project of the organization (with an `ETag`; `If-None-Match` may answer 304)."""
+        project = await projects.find_project(db_session, org, project_id)
+        return with_etag(services.project_out(project), if_none_match)
 
-    @patch("/{project_id:uuid}", responses=PROBLEMS, summary="Change a project")
+    @patch("/{project_id:uuid}", responses=CHANGE_PROBLEMS, summary="Change a project")
     async def change(
         self,
         request: Request[Any, Any, Any],
@@ -177,9 +300,12 @@ class ProjectsController(Controller):
         org: OrgInPath,
         project_id: FromPath[UUID],
         data: JSONBody[ProjectPatch],
-    ) -> ProjectOut:
-        """Rename, re-describe, archive or restore a project (needs `projects:write`)."""
+        if_match: IfMatch = None,
+    ) -> Response[ProjectOut]:
+        """Rename, re-describe, archive or restore a project (needs `projects:write`); with
+        `If-Match`, only if it is still the version of that ETag (else 412)."""
         project = await projects.find_project(db_session, org, project_id)
+        check_if_match(if_match, services.project_out(project))
         if data.name is not None or data.summary is not None:
             form = _form(
                 {
@@ -195,10 +321,14 @@ class ProjectsController(Controller):
         nothing_asked = data.name is None and data.summary is None and data.archived is None
         if nothing_asked and not org.can("projects:write"):
             raise OrgPermissionDenied("projects:write")
-        return services.project_out(project)
+        out = services.project_out(project)
+        return Response(out, headers={"ETag": etag_of(out)})
 
     @delete(
-        "/{project_id:uuid}", responses=PROBLEMS, status_code=HTTP_204_NO_CONTENT, summary="Delete a project"
+        "/{project_id:uuid}",
+        responses=CHANGE_PROBLEMS,
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Delete a project",
     )
     async def remove(
         self,
@@ -206,8 +336,13 @@ class ProjectsController(Controller):
         db_session: DBSession,
         org: OrgInPath,
         project_id: FromPath[UUID],
+        if_match: IfMatch = None,
     ) -> None:
-        """Delete a project for good (needs `projects:write`)."""
+        """Delete a project for good (needs `projects:write`); with `If-Match`, only that version."""
+        if if_match is not None:
+            check_if_match(
+                if_match, services.project_out(await projects.find_project(db_session, org, project_id))
+            )
         await projects.delete_project(db_session, request, org, project_id)
 
 

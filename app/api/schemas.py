@@ -11,6 +11,8 @@ import msgspec
 from app.projects.models import NAME_MAX, SUMMARY_MAX
 
 __all__ = (
+    "InvitationIn",
+    "InvitationOut",
     "Me",
     "Member",
     "Org",
@@ -18,7 +20,10 @@ __all__ = (
     "ProjectIn",
     "ProjectOut",
     "ProjectPatch",
+    "RefreshRequest",
     "Session",
+    "TokenPair",
+    "TokenRequest",
 )
 
 T = TypeVar("T")
@@ -66,6 +71,26 @@ class Member(msgspec.Struct):
     joined_at: datetime
 
 
+class InvitationOut(msgspec.Struct):
+    """A pending invitation (the link's token is never shown: it was mailed, and only its hash is kept)."""
+
+    id: UUID
+    email: str
+    role: str
+    """The role's key (`member`, `admin`, ...), as `Member.role`."""
+    role_name: str
+    invited_by: UUID | None
+    created_at: datetime
+    expires_at: datetime
+
+
+class InvitationIn(msgspec.Struct):
+    """Invite an address with a role (by its key); a pending invitation to it is replaced."""
+
+    email: Annotated[str, msgspec.Meta(min_length=3, max_length=320)]
+    role: Annotated[str, msgspec.Meta(min_length=1, max_length=40)] = "member"
+
+
 class ProjectOut(msgspec.Struct):
     """A project."""
 
@@ -101,3 +126,34 @@ class Page(msgspec.Struct, Generic[T]):
 
 
 Status = Literal["active", "archived", "all"]
+
+
+class TokenRequest(msgspec.Struct):
+    """What to exchange for JWTs: a personal token, or an address and password (and its code)."""
+
+    api_token: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    """A personal access token (`gth_...`); the JWTs get its scopes and die with it."""
+    email: Annotated[str, msgspec.Meta(max_length=320)] | None = None
+    password: Annotated[str, msgspec.Meta(max_length=1024)] | None = None
+    code: Annotated[str, msgspec.Meta(max_length=32)] = ""
+    """The authenticator code, or a backup code, when the account has two-step verification."""
+
+
+class RefreshRequest(msgspec.Struct):
+    """A refresh token (`gthr_...`)."""
+
+    refresh_token: Annotated[str, msgspec.Meta(max_length=200)]
+
+
+class TokenPair(msgspec.Struct):
+    """An access token (a JWT for `Authorization: Bearer`) and the refresh token that renews it."""
+
+    access_token: str
+    token_type: Literal["Bearer"]
+    expires_in: int
+    """Seconds the access token lives."""
+    refresh_token: str
+    refresh_expires_in: int
+    """Seconds the refresh token lives (unless used, which replaces it)."""
+    scope: str
+    """The grant's scopes, space-separated (organization permissions are still capped by the role)."""

@@ -10,19 +10,30 @@ from uuid import UUID
 from sqlalchemy import or_, select
 
 from app.api.problems import Problem
-from app.api.schemas import Member, Org, ProjectOut
+from app.api.schemas import InvitationOut, Member, Org, ProjectOut
 from app.auth.core.api_auth import ApiPrincipal
-from app.auth.core.models import Membership, Organization, OrgRole
+from app.auth.core.models import Membership, Organization, OrgInvitation, OrgRole
 from app.auth.core.tenancy import scoped
 from app.auth.models import User
 from app.projects.models import Project
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from app.auth.core.orgs import OrgContext
 
-__all__ = ("decode_cursor", "encode_cursor", "list_members", "list_orgs", "list_projects", "project_out")
+__all__ = (
+    "decode_cursor",
+    "encode_cursor",
+    "invitation_out",
+    "list_invitations",
+    "list_members",
+    "list_orgs",
+    "list_projects",
+    "project_out",
+)
 
 MAX_LIMIT = 100
 SEARCH_MAX = 100
@@ -78,6 +89,35 @@ async def list_members(db: AsyncSession, ctx: OrgContext) -> list[Member]:
         .order_by(Membership.created_at, Membership.id)
     )
     return [Member(r.id, r.user_id, r.email, r.display_name, r.key, r.created_at) for r in rows]
+
+
+def invitation_out(invitation: OrgInvitation, role: OrgRole) -> InvitationOut:
+    """The API's view of an invitation."""
+    return InvitationOut(
+        id=invitation.id,
+        email=invitation.email,
+        role=role.key,
+        role_name=role.name,
+        invited_by=invitation.invited_by,
+        created_at=invitation.created_at,
+        expires_at=invitation.expires_at,
+    )
+
+
+async def list_invitations(db: AsyncSession, ctx: OrgContext, now: datetime) -> list[InvitationOut]:
+    """The organization's pending invitations with their roles, newest first (one statement)."""
+    rows = await db.execute(
+        select(OrgInvitation, OrgRole)
+        .join(OrgRole, OrgRole.id == OrgInvitation.role_id)
+        .where(
+            OrgInvitation.org_id == ctx.org_id,
+            OrgInvitation.accepted_at.is_(None),
+            OrgInvitation.revoked_at.is_(None),
+            OrgInvitation.expires_at > now,
+        )
+        .order_by(OrgInvitation.created_at.desc(), OrgInvitation.id.desc())
+    )
+    return [invitation_out(invitation, role) for invitation, role in rows]
 
 
 def project_out(project: Project) -> ProjectOut:

@@ -34,6 +34,8 @@ log = structlog.get_logger(__name__)
 
 __all__ = (
     "EVENTS",
+    "announce_invitation",
+    "announce_member",
     "announce_project",
     "create_endpoint",
     "deliver_webhook",
@@ -47,6 +49,12 @@ EVENTS = {
     "project.created": "A project was created",
     "project.updated": "A project was renamed, re-described, archived or restored",
     "project.deleted": "A project was deleted",
+    "member.joined": "Someone joined the organization (an invitation, or a verified domain)",
+    "member.left": "A member left or was removed",
+    "member.role_changed": "A member was given another role",
+    "invitation.created": "An invitation was sent (or sent again, with a new link)",
+    "invitation.accepted": "An invitation was accepted",
+    "invitation.revoked": "A pending invitation was revoked",
 }
 """The events an endpoint can choose."""
 
@@ -140,6 +148,37 @@ async def announce_project(db: AsyncSession, org_id: UUID, action: str, project:
         "created_by": str(project.created_by) if project.created_by else None,
     }
     await emit(db, org_id, event, data, now)
+
+
+async def announce_member(
+    db: AsyncSession,
+    org_id: UUID,
+    event: str,
+    user_id: UUID,
+    now: datetime,
+    *,
+    role: str | None = None,
+    reason: str | None = None,
+) -> None:
+    """`member.joined`, `member.left` (`reason`: `left` or `removed`) or `member.role_changed` (`role`)."""
+    email = await db.scalar(select(User.email).where(User.id == user_id))
+    data: dict[str, Any] = {"user_id": str(user_id), "email": email or ""}
+    if role is not None:
+        data["role"] = role
+    if reason is not None:
+        data["reason"] = reason
+    await emit(db, org_id, event, data, now)
+
+
+async def announce_invitation(db: AsyncSession, event: str, invitation: Any, now: datetime) -> None:
+    """`invitation.created`, `invitation.accepted` or `invitation.revoked` (never the link's token)."""
+    data = {
+        "id": str(invitation.id),
+        "email": invitation.email,
+        "role_id": str(invitation.role_id),
+        "invited_by": str(invitation.invited_by) if invitation.invited_by else None,
+    }
+    await emit(db, invitation.org_id, event, data, now)
 
 
 async def redeliver(db: AsyncSession, delivery: WebhookDelivery, now: datetime) -> None:

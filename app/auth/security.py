@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from app.auth.adapter import GatehouseAdapter
 from app.auth.core.clock import Clock
+from app.auth.core.jwt_tokens import JwtKeys
 from app.auth.core.policy import SecurityPolicy
 from app.auth.core.toolkit import Security, make_security
 from app.auth.core.toolkit import effective_policy as core_effective_policy
@@ -43,4 +44,17 @@ def build_security(settings: Settings, clock: Clock | None = None) -> Security:
         dns_nameservers=settings.dns_nameservers,
         dns_port=settings.dns_port,
         dns_timeout=settings.dns_timeout,
+        api_jwt=api_jwt_keys(settings),
     )
+
+
+def api_jwt_keys(settings: Settings) -> JwtKeys | None:
+    """The API JWT key set (None when switched off): the configured keys, else one derived from the secret."""
+    if not settings.api_jwt_enabled:
+        return None
+    if not settings.api_jwt_keys:
+        return JwtKeys.derived(settings.secret)  # outside prod only (the settings refuse it there)
+    entries = [
+        (key.kid, key.alg, key.private_key.get_secret_value().encode()) for key in settings.api_jwt_keys
+    ]
+    return JwtKeys.from_pem(entries, settings.api_jwt_active_kid)

@@ -198,8 +198,17 @@ class DomainJoinController(Controller):
             via="domain",
             domain=joined.domain,
         )
+        await _announce_joined(db_session, request, joined.org_id, account.id)
         flash(request, f"Welcome to {joined.name}.", "success")
         return see_other(request, f"/o/{joined.slug}/")
+
+
+async def _announce_joined(
+    db: DBSession, request: Request[Any, Any, Any], org_id: UUID, user_id: UUID
+) -> None:
+    from app.api.webhooks import announce_member  # app.api imports the organization pages' modules
+
+    await announce_member(db, org_id, "member.joined", user_id, security_of(request).clock.now())
 
 
 async def domain_offers(request: Request[Any, Any, Any], db: DBSession) -> list[Any]:
@@ -231,6 +240,7 @@ async def join_on_landing(request: Request[Any, Any, Any], db: DBSession) -> Non
             via="domain_auto",
             domain=offer.domain,
         )
+        await _announce_joined(db, request, offer.org_id, account.id)
         flash(request, f"You joined {offer.name}: your address is at {offer.domain_display}.", "success")
 
 

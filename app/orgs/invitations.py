@@ -16,6 +16,7 @@ rights checked again now) are the core's (`app.auth.core.invitations`). Here:
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromQuery
@@ -53,10 +54,16 @@ def mail_invitation(
     invitation: OrgInvitation,
     token: str,
     role_name: str,
+    *,
+    inviter: str | None = None,
 ) -> None:
-    """Queue the invitation mail (it leaves only if the invitation commits)."""
+    """Queue the invitation mail (it leaves only if the invitation commits).
+
+    `inviter` is the name the mail gives; by default the signed-in person's (the API passes the
+    token's user, or the organization for an organization token).
+    """
     security = security_of(request)
-    inviter = request.user.display_name or request.user.email
+    inviter = inviter or request.user.display_name or request.user.email
     security.adapter.send_mail(
         db,
         to=invitation.email,
@@ -122,6 +129,7 @@ class InvitationController(Controller):
                 org_id=invitation.org_id,
                 invitation_id=str(invitation.id),
             )
+            await _announce_acceptance(db_session, security, invitation, account.id, outcome.outcome)
             flash(request, f"Welcome to {invitation.org_name}.", "success")
             response = see_other(request, f"/o/{outcome.org_slug}/")
             expire_cookie(response, _cookie(security), secure=security.secure_cookies)
@@ -131,6 +139,20 @@ class InvitationController(Controller):
         if outcome.outcome == "gone":
             expire_cookie(response, _cookie(security), secure=security.secure_cookies)
         return response
+
+
+async def _announce_acceptance(
+    db: DBSession, security: Security, invitation: Invitation, user_id: UUID, outcome: str
+) -> None:
+    """Webhooks: the invitation was accepted, and (unless it promoted a member) someone joined."""
+    from app.api.webhooks import announce_invitation, announce_member  # app.api imports this module
+
+    now = security.clock.now()
+    await announce_invitation(db, "invitation.accepted", invitation, now)
+    if outcome == "joined":
+        await announce_member(db, invitation.org_id, "member.joined", user_id, now)
+    else:
+        await announce_member(db, invitation.org_id, "member.role_changed", user_id, now, role="owner")
 
 
 async def waiting_invitation(request: Request[Any, Any, Any], db: DBSession) -> Invitation | None:

@@ -7,6 +7,7 @@ Every change goes through the core (`change_role`, `remove_member`, `leave_org`,
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -19,6 +20,7 @@ from app.auth.core.audit_log import audit
 from app.auth.core.guards import requires_sudo
 from app.auth.core.invitations import invite, pending_invitations, revoke_invitation
 from app.auth.core.landing import NO_STORE
+from app.auth.core.models import OrgInvitation
 from app.auth.core.orgs import (
     OWNER_ROLE_ID,
     OrgContext,
@@ -81,6 +83,10 @@ class MembersController(Controller):
             target_id=str(member.user_id),
             role_id=str(role_id),
         )
+        role_key = next((r.key for r in await roles_for(db_session, org.org_id) if r.id == role_id), "")
+        await _webhooks().announce_member(
+            db_session, org.org_id, "member.role_changed", member.user_id, _now(request), role=role_key
+        )
         flash(request, "Role changed.", "success")
         return see_other(request, f"/o/{org.slug}/members")
 
@@ -104,6 +110,9 @@ class MembersController(Controller):
             target_type="user",
             target_id=str(member.user_id),
         )
+        await _webhooks().announce_member(
+            db_session, org.org_id, "member.left", member.user_id, _now(request), reason="removed"
+        )
         flash(request, "Member removed.", "success")
         return see_other(request, f"/o/{org.slug}/members")
 
@@ -113,6 +122,9 @@ class MembersController(Controller):
         org = org_of(request)
         await leave_org(db_session, security_of(request), org)
         await audit(db_session, request, "org.member.left", actor_id=org.user_id, org_id=org.org_id)
+        await _webhooks().announce_member(
+            db_session, org.org_id, "member.left", org.user_id, _now(request), reason="left"
+        )
         flash(request, f"You left {org.name}.", "success")
         return see_other(request, "/dashboard")
 
@@ -135,6 +147,7 @@ class MembersController(Controller):
             raise OrgRuleError("That member is an owner already.", status=409)
         invitation, token = await invite(db_session, security_of(request), org, member.email, OWNER_ROLE_ID)
         mail_invitation(db_session, request, org, invitation, token, "Owner")
+        await _webhooks().announce_invitation(db_session, "invitation.created", invitation, _now(request))
         await audit(
             db_session,
             request,
@@ -165,6 +178,7 @@ class MembersController(Controller):
             r.name for r in await roles_for(db_session, org.org_id) if r.id == invitation.role_id
         )
         mail_invitation(db_session, request, org, invitation, token, role_name)
+        await _webhooks().announce_invitation(db_session, "invitation.created", invitation, _now(request))
         await audit(
             db_session,
             request,
@@ -194,6 +208,8 @@ class MembersController(Controller):
         old, role_name = pending[invitation_id]
         invitation, token = await invite(db_session, security, org, old.email, old.role_id)
         mail_invitation(db_session, request, org, invitation, token, role_name)
+        await _webhooks().announce_invitation(db_session, "invitation.revoked", old, _now(request))
+        await _webhooks().announce_invitation(db_session, "invitation.created", invitation, _now(request))
         await audit(
             db_session,
             request,
@@ -218,6 +234,8 @@ class MembersController(Controller):
         org = org_of(request)
         if not await revoke_invitation(db_session, security_of(request), org, invitation_id):
             raise NotFoundException()
+        revoked = await db_session.get_one(OrgInvitation, invitation_id)
+        await _webhooks().announce_invitation(db_session, "invitation.revoked", revoked, _now(request))
         await audit(
             db_session,
             request,
@@ -229,6 +247,17 @@ class MembersController(Controller):
         )
         flash(request, "Invitation revoked.", "success")
         return see_other(request, f"/o/{org.slug}/members")
+
+
+def _webhooks() -> Any:
+    """`app.api.webhooks`, imported late: `app.api` imports this package's modules."""
+    from app.api import webhooks
+
+    return webhooks
+
+
+def _now(request: Request[Any, Any, Any]) -> datetime:
+    return security_of(request).clock.now()
 
 
 async def _members_page(

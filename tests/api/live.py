@@ -24,13 +24,15 @@ NEW_TOKEN = re.compile(r"data-new-token>(gth_[^<]+)<")
 
 
 @contextmanager
-def live_server(log_dir: Path, suffix: str, policy: dict[str, int] | None = None) -> Iterator[LiveServer]:
-    """Granian serving the app on a fresh `<name>_<suffix>` database holding the demo data."""
+def live_server(
+    log_dir: Path, suffix: str, policy: dict[str, int] | None = None, env: dict[str, str] | None = None
+) -> Iterator[LiveServer]:
+    """Granian serving the app on a fresh `<name>_<suffix>` database holding the demo data (`env` added)."""
     database_url = fresh_database(suffix)
     env = {**os.environ, "APP_ENV": "test", "SECRET_KEY": TEST_SECRET, "DATABASE_URL": database_url}
     litestar = Path(sys.executable).parent / "litestar"
     subprocess.run([str(litestar), "--app", "app.asgi:create_app", "seed"], cwd=ROOT, env=env, check=True)
-    extra = {"SECURITY_POLICY": json.dumps(policy)} if policy else None
+    extra = {**({"SECURITY_POLICY": json.dumps(policy)} if policy else {}), **(env or {})} or None
     server = LiveServer.start(database_url, log_dir / "server.log", extra)
     try:
         server.wait_until_healthy()

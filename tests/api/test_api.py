@@ -248,6 +248,15 @@ async def test_the_allowlisted_origin_may_call_the_api_but_never_the_pages(
 # --- the schema and its docs
 
 
+async def test_switched_off_the_jwt_endpoints_are_404_and_not_in_the_schema(api: WebClient) -> None:
+    for path in ("/api/v1/auth/token", "/api/v1/auth/refresh", "/api/v1/auth/revoke"):
+        assert is_problem(await api.request("POST", path, json={"refresh_token": "x"}), 404), path
+    schema = (await api.get("/api/openapi.json")).json()
+    assert not any(path.startswith("/api/v1/auth") for path in schema["paths"])
+    jwt_shaped = "eyJhbGciOiJFZDI1NTE5In0.eyJzdWIiOiJ4In0.c2ln"
+    assert is_problem(await api.get("/api/v1/me", headers=bearer(jwt_shaped)), 401)
+
+
 async def test_the_openapi_schema_describes_the_api(api: WebClient) -> None:
     response = await api.get("/api/openapi.json")
     assert response.status_code == 200

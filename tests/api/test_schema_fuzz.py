@@ -1,7 +1,8 @@
 """Schemathesis against `/api/openapi.json` on a live server: no 5xx, and every answer matches the schema.
 
 Bounded examples per operation (SCHEMATHESIS_EXAMPLES, 25 by default) with a token holding every
-scope a member can have. Each operation is one test, so a failure names it.
+scope a member can have, and the optional JWT endpoints switched on. Each operation is one test,
+so a failure names it.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ CHECKS = [
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     # The fuzzer makes hundreds of calls a minute with one token: the per-token limit is lifted.
     policy = {"api_token_requests_per_minute": 1_000_000}
-    with live_server(tmp_path_factory.mktemp("schema"), "schema_api", policy) as server:
+    # The optional JWT endpoints are switched on, so the fuzzer reaches them too.
+    env = {"API_JWT_ENABLED": "true"}
+    with live_server(tmp_path_factory.mktemp("schema"), "schema_api", policy, env) as server:
         yield server
 
 

@@ -37,7 +37,7 @@ from app.auth.core.notices import notify_mfa_changed
 from app.auth.core.platform_admin import admin_of
 from app.auth.core.remember_store import forget_user
 from app.auth.core.second_factor import forget_trusted_browsers
-from app.auth.core.session_store import end_session
+from app.auth.core.session_store import end_session, revoke_user_grants
 from app.auth.core.toolkit import security_of
 
 __all__ = (
@@ -77,6 +77,7 @@ async def _sign_out_everywhere(db: AsyncSession, user_id: UUID) -> None:
     await db.execute(delete(AuthSession).where(AuthSession.user_id == user_id))
     await db.execute(delete(PendingLogin).where(PendingLogin.user_id == user_id))
     await forget_user(db, user_id)
+    await revoke_user_grants(db, user_id)  # API JWTs are sign-ins too [79]
 
 
 def _reason(reason: str) -> str:

@@ -22,6 +22,7 @@ from sqlalchemy import bindparam, select, update
 
 from app.auth.core.api_tokens import PERSONAL_SCOPES, is_token_shaped
 from app.auth.core.db import DB_STATE_KEY, autocommit_engine
+from app.auth.core.jwt_tokens import authenticate_access
 from app.auth.core.limits import client_address, count_hit
 from app.auth.core.models import ApiToken, Membership, Organization, OrgRole
 from app.auth.core.orgs import PERMISSIONS, OrgContext
@@ -53,7 +54,8 @@ _RATE_RULE = "api.token"
 
 
 class TokenRequired(HTTPException):
-    """No valid bearer token: missing, malformed, unknown, expired, revoked or its owner disabled."""
+    """No valid bearer token: missing, malformed, unknown, expired, revoked or its owner disabled
+    (or, with JWTs on, an access token that is forged, foreign, expired or of a revoked grant)."""
 
     status_code = HTTP_401_UNAUTHORIZED
     detail = "A valid API token is required in the Authorization header (Bearer)."
@@ -126,9 +128,13 @@ def _lookup(security: Security) -> Any:
 async def authenticate(
     conn: AsyncConnection, value: str, security: Security, ip_address: str
 ) -> tuple[ApiPrincipal, CurrentUser | None] | None:
-    """The caller for a presented token, or None when it is not a live token of an active owner."""
+    """The caller for a presented token, or None when it is not a live token of an active owner.
+
+    With API JWTs switched on, an access token (`jwt_tokens`) is accepted too: it acts as its
+    user with its grant's scopes, re-checked against the grant and the user on every call [79].
+    """
     if not is_token_shaped(value):
-        return None
+        return await _authenticate_jwt(conn, value, security) if security.api_jwt is not None else None
     row = (await conn.execute(_lookup(security), {"digest": token_digest(value)})).first()
     now = security.clock.now()
     if row is None or now >= row.expires_at:
@@ -155,6 +161,23 @@ async def authenticate(
         else None
     )
     return principal, user
+
+
+async def _authenticate_jwt(
+    conn: AsyncConnection, value: str, security: Security
+) -> tuple[ApiPrincipal, CurrentUser | None] | None:
+    caller = await authenticate_access(conn, value, security)
+    if caller is None:
+        return None
+    principal = ApiPrincipal(
+        token_id=caller.grant_id,
+        public_id=f"jwt_{caller.grant_id.hex[-8:]}",
+        scopes=caller.scopes,
+        user_id=caller.user_id,
+        org_id=None,
+        created_by=caller.user_id,
+    )
+    return principal, CurrentUser(id=caller.user_id, email=caller.email, has_password=caller.has_password)
 
 
 def _bearer(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:

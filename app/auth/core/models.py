@@ -38,6 +38,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 __all__ = (
     "EMAIL_MAX",
     "USERS_TABLE",
+    "ApiGrant",
+    "ApiRefreshToken",
     "ApiToken",
     "AuditEvent",
     "AuthSession",
@@ -514,6 +516,48 @@ class ApiToken(CoreBase):
     expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     last_used_ip: Mapped[str] = mapped_column(String(45), default="")
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+
+
+class ApiGrant(CoreBase):
+    """One exchange for JWTs (a "family"): every access and refresh token it yields names it [79].
+
+    Access tokens carry its id as `sid`, checked on every request, so revoking the grant (a
+    reused refresh token, a password change, signing out everywhere, an explicit revoke) stops
+    its access tokens at once too. A grant made from a personal token keeps that token's scopes
+    and dies with it; one made with a password carries every personal scope (each request still
+    caps them at the user's current role).
+    """
+
+    __tablename__ = "api_grants"
+
+    user_id: Mapped[UUID] = mapped_column(ForeignKey(_USER_ID, ondelete="CASCADE"), index=True)
+    api_token_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("api_tokens.id", ondelete="CASCADE"), default=None, index=True
+    )
+    """The personal token exchanged for this grant; NULL when it was made with a password."""
+    method: Mapped[str] = mapped_column(String(20))
+    """`password` or `api_token`."""
+    scopes: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+
+
+class ApiRefreshToken(CoreBase):
+    """A refresh token of a grant: only its SHA-256 is stored; each one may be used once [79].
+
+    Using one marks it `used_at` and issues its child (`parent_id`); presenting a used one again
+    means it was copied, so the whole grant is revoked.
+    """
+
+    __tablename__ = "api_refresh_tokens"
+
+    grant_id: Mapped[UUID] = mapped_column(ForeignKey("api_grants.id", ondelete="CASCADE"), index=True)
+    parent_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("api_refresh_tokens.id", ondelete="SET NULL"), default=None
+    )
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
 
 

@@ -17,6 +17,7 @@ from app.auth.core.session_store import (
     end_other_sessions,
     load_account,
     mark_reauthenticated,
+    revoke_user_grants,
     set_session_cookie,
 )
 from app.auth.core.signin import PasswordProof
@@ -34,7 +35,7 @@ async def change_password(
 ) -> None:
     """Set a new password; `proof` (from `verify_current_password`) shows the current one was typed [7].
 
-    Every remember-me token goes [26]: a browser that should stay signed in keeps its session,
+    Every remember-me token goes [26], and every API JWT grant [79]: a browser that should stay signed in keeps its session,
     not a credential that outlives the password. Reset links die too [36].
     """
     security = security_of(request)
@@ -44,6 +45,7 @@ async def change_password(
     user.password_hash = await security.hasher.hash(new_password)
     user.password_changed_at = security.clock.now()
     ended = await end_other_sessions(db, user.id, keep=current.id) if sign_out_others else 0
+    await revoke_user_grants(db, user.id)  # API JWTs end with the old password, in any case [79]
     await forget_user(db, user.id)
     clear_remember_cookie(response, security)
     # Pending links die with the old password: resets, sign-in links, and a pending email change.

@@ -63,6 +63,8 @@ _CEILINGS: dict[str, int | timedelta] = {
     "impersonation_max": timedelta(hours=1),  # [75]
     "api_token_default_ttl": timedelta(days=365),  # [77]
     "api_token_max_ttl": timedelta(days=365),  # one year at most [77]
+    "api_jwt_access_ttl": timedelta(minutes=15),  # [79]
+    "api_jwt_refresh_ttl": timedelta(days=30),  # [79]
     "webhook_timeout": timedelta(seconds=30),
     "webhook_secret_overlap": timedelta(days=7),
     "admin_reauthentication_interval": timedelta(hours=12),  # no longer than a session [74]
@@ -223,6 +225,10 @@ class SecurityPolicy:
     """API requests one token may make per minute (answers carry `RateLimit-*` headers)."""
     api_token_touch_interval: timedelta = timedelta(minutes=1)
     """A token's "last used" time and address are written at most this often, so most calls only read."""
+    api_jwt_access_ttl: timedelta = timedelta(minutes=15)
+    """Lifetime of an access token (JWT) of the optional token endpoint [79]."""
+    api_jwt_refresh_ttl: timedelta = timedelta(days=30)
+    """Lifetime of a refresh token; each use replaces it, and reusing a spent one revokes its grant [79]."""
     webhook_disable_after: timedelta = timedelta(days=3)
     """An endpoint whose deliveries have failed for this long, with no success since, is disabled."""
     webhook_secret_overlap: timedelta = timedelta(hours=24)

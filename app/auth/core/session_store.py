@@ -14,12 +14,14 @@ from typing import Any
 from uuid import UUID
 
 from litestar import Request, Response
-from sqlalchemy import ColumnElement, Executable, bindparam, delete, exists, select, update
+from sqlalchemy import ColumnElement, Executable, bindparam, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.auth.core.cookies import expire_cookie, set_cookie
 from app.auth.core.limits import client_address
 from app.auth.core.models import (
+    ApiGrant,
+    ApiRefreshToken,
     AuthSession,
     PlatformAdmin,
     RememberToken,
@@ -255,6 +257,7 @@ async def end_other_sessions(
         await db.execute(delete(TrustedBrowser).where(TrustedBrowser.user_id == user_id))
     kept_token = await db.scalar(select(AuthSession.remember_token_id).where(AuthSession.id == keep))
     ended = await _end_where(db, AuthSession.user_id == user_id, AuthSession.id != keep)
+    await revoke_user_grants(db, user_id)
     others = delete(RememberToken).where(RememberToken.user_id == user_id)
     if kept_token is not None:
         others = others.where(RememberToken.id != kept_token)
@@ -263,8 +266,29 @@ async def end_other_sessions(
 
 
 async def end_all_sessions(db: AsyncSession, user_id: UUID) -> None:
-    """Delete every session of the user."""
+    """Delete every session of the user (and revoke their API JWT grants, which are sign-ins too)."""
     await db.execute(delete(AuthSession).where(AuthSession.user_id == user_id))
+    await revoke_user_grants(db, user_id)
+
+
+async def revoke_user_grants(db: AsyncSession, user_id: UUID) -> None:
+    """Revoke every live API JWT grant of the user: their access and refresh tokens stop at once [79].
+
+    Called wherever the user's browsers are signed out everywhere (a password reset or change,
+    a disabled or locked account, "sign out everywhere"): a JWT must not outlive what ends a session.
+    """
+    now = func.now()
+    live = select(ApiGrant.id).where(ApiGrant.user_id == user_id, ApiGrant.revoked_at.is_(None))
+    await db.execute(
+        update(ApiRefreshToken)
+        .where(ApiRefreshToken.grant_id.in_(live), ApiRefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    await db.execute(
+        update(ApiGrant)
+        .where(ApiGrant.user_id == user_id, ApiGrant.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
 
 
 async def mark_reauthenticated(db: AsyncSession, current: CurrentSession, security: Security) -> NewSession:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from litestar import Litestar
     from litestar.connection import ASGIConnection
 
+    from app.auth.core.jwt_tokens import JwtKeys
     from app.auth.core.models import UserSecurityColumns
 
 __all__ = ("STATE_KEY", "CookieNames", "Security", "effective_policy", "make_security", "security_of")
@@ -107,6 +108,8 @@ class Security:
     """Seconds a domain check waits for DNS before it counts as "could not reach DNS"."""
     oauth: OAuthProviders = field(default_factory=OAuthProviders)
     """The configured identity providers, with their cached discovery documents and keys [59]."""
+    api_jwt: JwtKeys | None = None
+    """The key set of the optional API JWTs (`jwt_tokens`); None: the token endpoint is switched off."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Values core code builds once and keeps (prepared statements, ...)."""
 
@@ -154,6 +157,7 @@ def make_security(
     dns_nameservers: Sequence[str] = (),
     dns_port: int = 53,
     dns_timeout: float = 5.0,
+    api_jwt: JwtKeys | None = None,
 ) -> Security:
     """The toolkit for one deployment; keys are derived from `secret`, one per purpose."""
     origin = urlsplit(base_url)
@@ -182,6 +186,7 @@ def make_security(
         dns_nameservers=tuple(dns_nameservers),
         dns_port=dns_port,
         dns_timeout=dns_timeout,
+        api_jwt=api_jwt,
     )
 
 
