@@ -58,7 +58,13 @@ async def load_user_detail(
         return None
     memberships = list(
         await db.execute(
-            select(Organization.id, Organization.name, Organization.slug, OrgRole.name.label("role"))
+            select(
+                Organization.id,
+                Organization.name,
+                Organization.slug,
+                Organization.deleted_at,
+                OrgRole.name.label("role"),
+            )
             .join(Membership, Membership.org_id == Organization.id)
             .join(OrgRole, OrgRole.id == Membership.role_id)
             .where(Membership.user_id == user_id)
