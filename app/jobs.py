@@ -67,6 +67,9 @@ def task_options(task: str, settings: Settings) -> TaskOptions:
     if task == "retry_webhooks":
         # Every minute; an attempt it misses is due again at the next run.
         return TaskOptions(timeout=300, retries=1, ttl=600)
+    if task == "purge_orgs":
+        # Hourly and idempotent: a failed run is caught up by the next one.
+        return TaskOptions(timeout=300, retries=1, ttl=3600)
     if task == "verify_audit_log":
         # Reads the whole log once; asked for by hand from the admin console, so no retry storm.
         return TaskOptions(timeout=600, retries=1, ttl=24 * 3600)

@@ -19,6 +19,7 @@ from app.api.webhooks import deliver_webhook, retry_webhooks
 from app.auth.core.maintenance import purge_expired
 from app.jobs import Jobs, build_queue, task_options
 from app.mail.tasks import relay_outbox, send_email, worker_shutdown, worker_startup
+from app.orgs.tasks import purge_orgs
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -28,7 +29,15 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-TASKS = (send_email, purge_expired, relay_outbox, verify_audit_log, deliver_webhook, retry_webhooks)
+TASKS = (
+    send_email,
+    purge_expired,
+    relay_outbox,
+    verify_audit_log,
+    deliver_webhook,
+    retry_webhooks,
+    purge_orgs,
+)
 """Every function a worker may run. Each must have its options declared in `app.jobs.task_options`."""
 
 
@@ -37,7 +46,9 @@ def cron_jobs(settings: Settings) -> list[CronJob[Any]]:
     purge = task_options("purge_expired", settings)
     relay = task_options("relay_outbox", settings)
     hooks = task_options("retry_webhooks", settings)
+    orgs = task_options("purge_orgs", settings)
     return [
+        CronJob(purge_orgs, cron="23 * * * *", timeout=orgs.timeout, retries=orgs.retries, ttl=orgs.ttl),
         CronJob(
             retry_webhooks, cron="* * * * *", timeout=hooks.timeout, retries=hooks.retries, ttl=hooks.ttl
         ),

@@ -167,6 +167,15 @@ def test_the_admin_journey(
     axe(page)
     shoot(page, "org")
 
+    # Deleting closes the organization until its purge date; restoring gives it back as it was.
+    page.get_by_label(re.compile(r"^Why delete it\?")).fill("Owner asked in ticket 78")
+    page.get_by_role("button", name="Delete organization").click()
+    expect(page.get_by_text("unless restored")).to_be_visible()
+    axe(page)
+    shoot(page, "org-deleted")
+    page.get_by_role("button", name="Restore organization").click()
+    expect(page.get_by_text("is restored.")).to_be_visible()
+
 
 def test_the_console_is_a_404_for_everyone_else(
     demo_data: None, page: Page, console_errors: ConsoleWatcher

@@ -14,6 +14,7 @@ from app.admin.errors import EXCEPTION_HANDLERS
 from app.admin.impersonation import ImpersonationController, StopImpersonationController
 from app.admin.jobs import AdminJobsController
 from app.admin.orgs import AdminOrgsController
+from app.admin.tokens import AdminTokensController
 from app.admin.users import AdminUsersController
 
 CONTROLLERS: tuple[Any, ...] = (
@@ -21,6 +22,7 @@ CONTROLLERS: tuple[Any, ...] = (
     AdminUsersController,
     ImpersonationController,
     AdminOrgsController,
+    AdminTokensController,
     AdminAuditController,
     AdminJobsController,
     StopImpersonationController,

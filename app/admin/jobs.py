@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from contextlib import aclosing
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.response import Template
-from saq.queue.postgres import PostgresQueue
+from saq.job import Job, Status
+from saq.queue import Queue
 from sqlalchemy import func, select
 
 from app.auth.core.audit_log import audit
@@ -21,19 +23,26 @@ from app.web.htmx import see_other
 __all__ = ("AdminJobsController",)
 
 FAILED_SHOWN = 50
+FAILED_SCANNED = 500
 
 
-async def failed_jobs(queue: Any) -> list[Any]:
-    """The newest failed jobs (PostgreSQL queue; a Redis queue keeps no list of them)."""
-    if not isinstance(queue, PostgresQueue):
-        return []
-    async with queue.pool.connection() as conn, conn.cursor() as cursor:
-        await cursor.execute(
-            f"SELECT job, status FROM {queue.jobs_table.as_string()} WHERE status = 'failed' AND queue = %(queue)s LIMIT %(limit)s",  # noqa: S608 (a fixed table name, values bound)
-            {"queue": queue.name, "limit": FAILED_SHOWN},
-        )
-        rows = await cursor.fetchall()
-    return [job for job in (queue.deserialize(*row) for row in rows) if job]
+async def failed_jobs(queue: Queue) -> list[Job]:
+    """The newest failed jobs, on either queue (SAQ keeps a failed job until its ttl runs out).
+
+    Both backends walk their failed jobs through `iter_jobs`: an indexed query on PostgreSQL, a
+    key scan on Redis. The walk stops after `FAILED_SCANNED`, so a flood of failures cannot make
+    the page slow; the newest of those are shown.
+    """
+    found: list[Job] = []
+    # `aclosing`: stopping early must still hand the PostgreSQL connection back to the pool.
+    walk: Any = queue.iter_jobs(statuses=[Status.FAILED])  # an async generator (typed as an iterator)
+    async with aclosing(walk) as jobs:
+        async for job in jobs:
+            found.append(job)
+            if len(found) >= FAILED_SCANNED:
+                break
+    found.sort(key=lambda job: job.completed or job.queued, reverse=True)
+    return found[:FAILED_SHOWN]
 
 
 class AdminJobsController(Controller):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from sqlalchemy import or_, select
 
+from app.admin.tokens import user_tokens
 from app.auth.core.audit_export import AuditFilter, platform_events
 from app.auth.core.models import AuditEvent, Membership, OAuthIdentity, Organization, OrgRole
 from app.auth.core.platform_admin import admin_of
@@ -37,7 +39,9 @@ class UserDetail:
     memberships: list[Any]
     sessions: list[AuthSession]
     providers: list[OAuthIdentity]
+    tokens: list[Any]
     events: list[Any]
+    now: datetime
 
     @property
     def actionable(self) -> bool:
@@ -54,7 +58,13 @@ async def load_user_detail(
         return None
     memberships = list(
         await db.execute(
-            select(Organization.id, Organization.name, Organization.slug, OrgRole.name.label("role"))
+            select(
+                Organization.id,
+                Organization.name,
+                Organization.slug,
+                Organization.deleted_at,
+                OrgRole.name.label("role"),
+            )
             .join(Membership, Membership.org_id == Organization.id)
             .join(OrgRole, OrgRole.id == Membership.role_id)
             .where(Membership.user_id == user_id)
@@ -81,5 +91,7 @@ async def load_user_detail(
         memberships=memberships,
         sessions=await list_sessions(db, user_id, security_of(request)),
         providers=providers,
+        tokens=await user_tokens(db, user_id),
         events=events,
+        now=security_of(request).clock.now(),
     )

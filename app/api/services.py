@@ -60,13 +60,13 @@ async def list_orgs(db: AsyncSession, principal: ApiPrincipal) -> list[Org]:
             select(Organization.slug, Organization.name, Organization.personal, OrgRole.permissions)
             .join(Membership, Membership.org_id == Organization.id)
             .join(OrgRole, OrgRole.id == Membership.role_id)
-            .where(Membership.user_id == principal.user_id)
+            .where(Membership.user_id == principal.user_id, Organization.deleted_at.is_(None))
             .order_by(Organization.slug)
         )
         return [Org(r.slug, r.name, r.personal, sorted(set(r.permissions) & principal.scopes)) for r in rows]
     rows = await db.execute(
         select(Organization.slug, Organization.name, Organization.personal).where(
-            Organization.id == principal.org_id
+            Organization.id == principal.org_id, Organization.deleted_at.is_(None)
         )
     )
     return [Org(r.slug, r.name, r.personal, sorted(principal.scopes)) for r in rows]

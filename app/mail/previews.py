@@ -68,6 +68,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     },
     "webhook_disabled": {"url": "https://hooks.example.com/gatehouse", "since": "28 November 2026"},
     "support_access": {"minutes": 30, "security_link": f"{_BASE}/settings/security"},
+    "org_ownership_transferred": {"org_name": "Acme Corporation", "org_link": f"{_BASE}/o/acme/members"},
 }
 """Template name → context used for its preview."""
 

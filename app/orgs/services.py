@@ -68,7 +68,7 @@ async def orgs_of(db: AsyncSession, user_id: UUID) -> list[OrgChoice]:
         select(Organization.slug, Organization.name, Organization.personal, OrgRole.name)
         .join(Membership, Membership.org_id == Organization.id)
         .join(OrgRole, OrgRole.id == Membership.role_id)
-        .where(Membership.user_id == user_id)
+        .where(Membership.user_id == user_id, Organization.deleted_at.is_(None))
         .order_by(Organization.personal.desc(), Organization.name, Organization.slug)
     )
     return [OrgChoice(slug, name, personal, role) for slug, name, personal, role in rows.all()]
@@ -81,7 +81,7 @@ async def landing_slug(db: AsyncSession, user_id: UUID, preferred: str = "") -> 
         await db.execute(
             select(Organization.slug)
             .join(Membership, Membership.org_id == Organization.id)
-            .where(Membership.user_id == user_id)
+            .where(Membership.user_id == user_id, Organization.deleted_at.is_(None))
             .order_by(
                 (Organization.slug == preferred).desc(),
                 Organization.personal.desc(),

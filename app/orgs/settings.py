@@ -136,15 +136,26 @@ class OrgSettingsController(Controller):
     async def delete(
         self, request: Request[Any, Any, Any], db_session: DBSession, data: FormData
     ) -> Response[Any]:
-        """Delete the organization, after the owner types its address to confirm."""
+        """Delete the organization, after the owner types its address to confirm.
+
+        It closes at once and is purged after the grace period; until then support can restore it.
+        """
         org = org_of(request)
         if text(data, "confirm").strip() != org.slug:
             raise OrgRuleError(f"Type {org.slug} to confirm.", status=422)
-        await delete_org(db_session, org)
+        security = security_of(request)
+        deleted_at = await delete_org(db_session, org, now=security.clock.now())
+        purge_on = deleted_at + security.policy.org_deletion_grace
         await audit(
-            db_session, request, "org.deleted", actor_id=org.user_id, org_id=org.org_id, slug=org.slug
+            db_session, request, "org.deleted", actor_id=org.user_id, org_id=org.org_id, slug=org.slug,
+            purge_after=purge_on.isoformat(),
+        )  # fmt: skip
+        flash(
+            request,
+            f"{org.name} was deleted. It will be purged on {purge_on:%d %B %Y}; "
+            "until then, contact support to restore it.",
+            "success",
         )
-        flash(request, f"{org.name} was deleted.", "success")
         return see_other(request, "/dashboard")
 
     @get("/roles", name="org_roles", guards=[requires_org_permission("roles:assign")])

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 from uuid import UUID
 
 from litestar.exceptions import NotFoundException
-from sqlalchemy import func, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import joinedload
 
 from app.auth.core.audit_log import audit
@@ -42,6 +42,7 @@ __all__ = (
     "Status",
     "archive_project",
     "create_project",
+    "delete_org_projects",
     "delete_project",
     "find_project",
     "list_projects",
@@ -217,6 +218,15 @@ async def delete_project(
     await db.delete(project)
     await db.flush()
     return project.name
+
+
+async def delete_org_projects(db: AsyncSession, org_id: UUID) -> None:
+    """Remove every project of an organization being purged (an `OrgPurgeHook`, see `app.orgs.tasks`).
+
+    The foreign key would cascade anyway; the hook is where a fork's own clean-up goes (files in
+    object storage, search indexes), which no foreign key reaches.
+    """
+    await db.execute(delete(Project).where(Project.org_id == org_id))
 
 
 def _require_write(ctx: OrgContext) -> None:

@@ -240,3 +240,18 @@ async def test_an_administrator_gets_no_sign_in_link_by_mail(
     await sign_in_mail(mailbox, "ada@example.com")
     assert await mailbox.messages("gus@example.com") == []
     assert shape(refused) == (303, "/login/email/check-inbox", ["magic"])
+
+
+async def test_every_admin_write_without_fresh_sudo_goes_to_sudo(
+    app: Litestar, admin: Admin, clock: FrozenClock
+) -> None:
+    await admin.web.get("/admin/")
+    clock.advance(timedelta(minutes=16))
+    writes = [path for method, path in admin_routes(app) if method == "POST"]
+    assert "/admin/orgs/00000000-0000-0000-0000-000000000000/delete" in writes
+    for path in writes:
+        if path == "/admin/impersonation/stop":  # ends an impersonation: never held back
+            continue
+        response = await admin.web.submit(path, {"reason": "x" * 20})
+        assert response.status_code == 303, path
+        assert response.headers["location"].startswith("/sudo"), path

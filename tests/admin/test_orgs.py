@@ -1,14 +1,18 @@
-"""Organizations in the console: search, detail, and suspension closing every page of the org."""
+"""Organizations in the console: search, detail, suspension, deletion and restoring, ownership transfer."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.core.models import AuditEvent, Organization
-from app.auth.core.orgs import create_org
+from app.auth.core.clock import FrozenClock
+from app.auth.core.models import AuditEvent, Membership, Organization
+from app.auth.core.orgs import ADMIN_ROLE_ID, MEMBER_ROLE_ID, OWNER_ROLE_ID, create_org
 from tests.admin.conftest import Admin
 from tests.support.accounts import Accounts
+from tests.support.mail import Mailbox
 
 
 async def acme(accounts: Accounts, db: AsyncSession) -> Organization:
@@ -65,3 +69,64 @@ async def test_suspending_needs_a_reason(admin: Admin, accounts: Accounts, db: A
     await admin.web.submit(f"/admin/orgs/{org.id}/suspend", {"reason": " "})
     await db.refresh(org)
     assert org.suspended_at is None
+
+
+async def test_deleting_closes_it_lists_it_as_deleted_and_restoring_opens_it(
+    admin: Admin, accounts: Accounts, db: AsyncSession, clock: FrozenClock
+) -> None:
+    org = await acme(accounts, db)
+    member = admin.web.other_browser()
+    await accounts.login(member, "olive@example.com")
+    await admin.web.get(f"/admin/orgs/{org.id}")
+    await admin.web.submit(f"/admin/orgs/{org.id}/delete", {"reason": " "})
+    await db.refresh(org)
+    assert org.deleted_at is None  # no reason, no deletion
+    await admin.web.submit(f"/admin/orgs/{org.id}/delete", {"reason": "Owner asked by ticket 4411"})
+    assert (await member.get("/o/acme/projects", follow_redirects=False)).status_code == 404
+    event = await db.scalar(select(AuditEvent).where(AuditEvent.action == "admin.org.deleted"))
+    assert event is not None
+    assert (event.actor_id, event.org_id, event.details["reason"]) == (
+        admin.user.id,
+        org.id,
+        "Owner asked by ticket 4411",
+    )
+    page = await admin.web.get(f"/admin/orgs/{org.id}")
+    purge_on = clock.now() + timedelta(days=14)
+    assert f"<strong>{purge_on:%d %b %Y}</strong> unless restored" in page.text
+    deleted = await admin.web.get("/admin/orgs?state=deleted")
+    assert "Acme Corporation" in deleted.text
+    assert "Globex" not in deleted.text
+    await admin.web.submit(f"/admin/orgs/{org.id}/restore")
+    assert (await member.get("/o/acme/projects", follow_redirects=False)).status_code == 200
+    assert (
+        await db.scalar(select(AuditEvent.actor_id).where(AuditEvent.action == "admin.org.restored"))
+        == admin.user.id
+    )
+
+
+async def test_transferring_ownership_makes_the_member_the_owner_and_mails_them(
+    admin: Admin, accounts: Accounts, db: AsyncSession, mailbox: Mailbox
+) -> None:
+    org = await acme(accounts, db)
+    mia = await accounts.create("mia@example.com")
+    chosen = Membership(org_id=org.id, user_id=mia.id, role_id=MEMBER_ROLE_ID)
+    db.add(chosen)
+    await db.commit()
+    await admin.web.get(f"/admin/orgs/{org.id}")
+    response = await admin.web.submit(
+        f"/admin/orgs/{org.id}/transfer", {"membership_id": str(chosen.id), "reason": "Olive left; CEO asked"}
+    )
+    assert response.status_code == 303
+    members = select(Membership.user_id, Membership.role_id).where(Membership.org_id == org.id)
+    roles = dict((await db.execute(members)).all())
+    assert roles[mia.id] == OWNER_ROLE_ID
+    assert set(roles.values()) == {OWNER_ROLE_ID, ADMIN_ROLE_ID}  # olive is an admin now
+    event = await db.scalar(select(AuditEvent).where(AuditEvent.action == "admin.org.ownership_transferred"))
+    assert event is not None
+    assert (event.actor_id, event.target_id, event.details["reason"]) == (
+        admin.user.id,
+        str(mia.id),
+        "Olive left; CEO asked",
+    )
+    [mail] = await mailbox.wait_for("mia@example.com", subject="You now own Acme Corporation on Gatehouse")
+    assert "/o/acme/members" in mail.text_body

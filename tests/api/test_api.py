@@ -151,6 +151,17 @@ async def test_a_suspended_organization_is_closed_to_tokens_too(
     assert is_problem(response, 403), "refused as suspended, not hidden as unknown (404)"
 
 
+async def test_a_deleted_organization_is_gone_for_tokens_as_for_pages(
+    world: World, token: str, api: WebClient, db: AsyncSession
+) -> None:
+    await db.execute(
+        update(Organization).where(Organization.id == world.acme_id).values(deleted_at=func.now())
+    )
+    await db.commit()
+    assert is_problem(await api.get("/api/v1/orgs/acme/projects", headers=bearer(token)), 404)
+    assert (await api.get("/api/v1/orgs", headers=bearer(token))).json() == []
+
+
 async def test_projects_come_in_cursor_pages_with_filters(
     world: World, token: str, api: WebClient, db: AsyncSession
 ) -> None:

@@ -28,6 +28,7 @@ from app.auth.core.orgs import (
     delete_org,
     leave_org,
     normalize_slug,
+    purge_deleted_orgs,
     remove_member,
     rename_slug,
     set_security_policy,
@@ -304,7 +305,12 @@ async def test_a_member_cannot_set_the_policy_and_only_an_owner_deletes(
         (await context_of(db, org_id, member)).membership_id,
         custom.id,
     )
-    await delete_org(db, await context_of(db, org_id, owner))
+    deleted_at = await delete_org(db, await context_of(db, org_id, owner), now=security.clock.now())
+    await db.commit()
+    # The purge, once the grace is over, takes the memberships and the custom role still in use.
+    await purge_deleted_orgs(
+        db, deleted_at + security.policy.org_deletion_grace, security.policy.org_deletion_grace
+    )
     await db.commit()
     assert await db.scalar(select(func.count()).where(Membership.org_id == org_id)) == 0
     assert await db.scalar(select(func.count()).where(OrgRole.org_id == org_id)) == 0

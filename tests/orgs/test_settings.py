@@ -51,9 +51,13 @@ async def test_deleting_needs_the_owner_sudo_and_the_typed_slug(
     assert await db.scalar(select(func.count()).select_from(Organization)) == 1
     done = await web.submit("/o/acme/settings/delete", {"confirm": "acme"})
     assert done.headers["location"] == "/dashboard"
-    assert await db.scalar(select(func.count()).select_from(Organization)) == 0
-    assert await db.scalar(select(func.count()).select_from(Membership)) == 0
+    assert "contact support to restore it" in (await web.get("/dashboard")).text
+    # Deleted softly: closed to every member at once, purged after the grace (tests/orgs/test_deletion.py).
+    await db.refresh(acme.org)
+    assert acme.org.deleted_at == clock.now()
+    assert await db.scalar(select(func.count()).select_from(Membership)) == 3
     assert (await admin.get("/o/acme/")).status_code == 404
+    assert (await web.get("/o/acme/settings")).status_code == 404
 
 
 async def test_a_custom_role_is_built_from_permissions_one_holds(

@@ -300,7 +300,8 @@ def _org_statement(security: Security) -> Any:
                 (Membership.org_id == Organization.id) & (Membership.user_id == bindparam("user_id")),
             )
             .outerjoin(OrgRole, OrgRole.id == Membership.role_id)
-            .where(Organization.slug == bindparam("slug"))
+            # A deleted organization is gone for tokens as for pages (until restored or purged).
+            .where(Organization.slug == bindparam("slug"), Organization.deleted_at.is_(None))
         )
         security.extra[_ORG_KEY] = cached
     return cached

@@ -211,8 +211,12 @@ async def revoke_token(
     *,
     user_id: UUID | None = None,
     org_id: UUID | None = None,
+    reason: str = "",
 ) -> bool:
-    """Revoke one token of `user_id` (personal) or `org_id`; False when there is none such live."""
+    """Revoke one token of `user_id` (personal) or `org_id`; False when there is none such live.
+
+    `reason` is recorded with the event (the admin console asks for one: it acts on someone else's token).
+    """
     owner = ApiToken.org_id == org_id if org_id else ApiToken.user_id == user_id
     revoked = await db.scalar(
         update(ApiToken)
@@ -222,6 +226,7 @@ async def revoke_token(
     )
     if revoked is None:
         return False
+    details: dict[str, Any] = {"public_id": revoked, "reason": reason} if reason else {"public_id": revoked}
     await audit(
         db,
         request,
@@ -230,7 +235,7 @@ async def revoke_token(
         org_id=org_id,
         target_type="api_token",
         target_id=str(token_id),
-        public_id=revoked,
+        **details,
     )
     return True
 

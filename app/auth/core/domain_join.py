@@ -100,6 +100,7 @@ async def eligible_orgs(
             OrgDomain.domain == domain,
             OrgDomain.verified_at > fresh_since,
             Organization.domain_join.in_(("offer", "auto")),
+            Organization.deleted_at.is_(None),
             ~exists().where(Membership.org_id == Organization.id, Membership.user_id == user.id),
         )
         .order_by(Organization.name)

@@ -172,6 +172,7 @@ async def find_invitation(db: AsyncSession, security: Security, token: str) -> I
                 OrgInvitation.accepted_at.is_(None),
                 OrgInvitation.revoked_at.is_(None),
                 OrgInvitation.expires_at > security.clock.now(),
+                Organization.deleted_at.is_(None),  # nobody joins a deleted organization
             )
         )
     ).first()

@@ -390,6 +390,9 @@ class Organization(CoreBase):
     """
 
     __tablename__ = "organizations"
+    __table_args__ = (
+        Index("ix_organizations_deleted_at", "deleted_at", postgresql_where=text("deleted_at IS NOT NULL")),
+    )
 
     slug: Mapped[str] = mapped_column(String(48), unique=True)
     name: Mapped[str] = mapped_column(String(100))
@@ -405,6 +408,9 @@ class Organization(CoreBase):
     """People with a confirmed address at a verified domain: `off`, `offer` (may join) or `auto`."""
     suspended_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     """Set by a platform administrator: no page of the organization opens until it is cleared."""
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    """Deleted by its owner or a platform administrator: closed to everyone like a missing org, and
+    purged (with everything it owns) once `org_deletion_grace` has passed; until then restorable."""
 
 
 class OrgSlugRedirect(CoreBase):

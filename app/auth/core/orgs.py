@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.core.clock import SystemClock
 from app.auth.core.models import Membership, Organization, OrgInvitation, OrgRole, OrgSlugRedirect
 from app.auth.core.toolkit import Security
 
@@ -40,19 +42,24 @@ __all__ = (
     "SIGN_IN_KINDS",
     "InvalidSlugError",
     "OrgContext",
+    "OrgPurgeHook",
     "OrgRuleError",
     "change_role",
     "create_custom_role",
     "create_org",
     "delete_org",
     "leave_org",
+    "mark_org_deleted",
     "normalize_slug",
+    "purge_deleted_orgs",
     "remove_member",
     "rename_org",
     "rename_slug",
+    "restore_org",
     "roles_for",
     "set_security_policy",
     "slug_from_name",
+    "transfer_ownership",
 )
 
 PERMISSIONS: Mapping[str, str] = {
@@ -142,8 +149,6 @@ class OrgContext:
 async def ensure_builtin_roles(conn: Any) -> None:
     """Insert the built-in roles if they are missing (the migration does; tests that empty tables too)."""
     from sqlalchemy.dialects.postgresql import insert
-
-    from app.auth.core.clock import SystemClock
 
     now = SystemClock().now()
     rows = [
@@ -291,17 +296,111 @@ async def set_security_policy(
     )
 
 
-async def delete_org(db: AsyncSession, ctx: OrgContext) -> None:
-    """Delete the organization with its memberships, roles and invitations (the host asks for sudo)."""
+async def delete_org(db: AsyncSession, ctx: OrgContext, *, now: datetime | None = None) -> datetime:
+    """Delete the organization for its owner (the host asks for sudo); when it was deleted.
+
+    Deletion is soft: `deleted_at` closes every page and API route of the organization at once
+    (to members it is not found, like an organization that never existed), and the periodic
+    `purge_deleted_orgs` removes it with everything it owns once `org_deletion_grace` has passed.
+    Until then a platform administrator can restore it (`restore_org`).
+    """
     _require(ctx, "org:delete")
-    await _lock_org(db, ctx.org_id)
-    members = (await db.scalars(select(Membership.user_id).where(Membership.org_id == ctx.org_id))).all()
-    for user_id in members:
-        for hook in MEMBERSHIP_ENDED_HOOKS:
-            await hook(db, ctx.org_id, user_id)
-    # Memberships first: their role may be a custom role, which RESTRICT keeps while it is in use.
-    await db.execute(delete(Membership).where(Membership.org_id == ctx.org_id))
-    await db.execute(delete(Organization).where(Organization.id == ctx.org_id))
+    when = now or SystemClock().now()
+    await mark_org_deleted(db, ctx.org_id, when)
+    return when
+
+
+async def mark_org_deleted(db: AsyncSession, org_id: UUID, now: datetime) -> bool:
+    """Close the organization as deleted (for `delete_org` and the admin console); False if it already was."""
+    deleted = await db.scalar(
+        update(Organization)
+        .where(Organization.id == org_id, Organization.deleted_at.is_(None))
+        .values(deleted_at=now)
+        .returning(Organization.id)
+    )
+    return deleted is not None
+
+
+async def restore_org(db: AsyncSession, org_id: UUID) -> bool:
+    """Open a deleted, not yet purged organization again, as it was; False if it was not deleted."""
+    restored = await db.scalar(
+        update(Organization)
+        .where(Organization.id == org_id, Organization.deleted_at.is_not(None))
+        .values(deleted_at=None)
+        .returning(Organization.id)
+    )
+    return restored is not None
+
+
+OrgPurgeHook = Callable[[AsyncSession, UUID], Awaitable[None]]
+"""`(db, org_id)`: the host removes what it keeps for an organization about to be purged."""
+
+
+async def purge_deleted_orgs(
+    db: AsyncSession,
+    now: datetime,
+    grace: timedelta,
+    *,
+    hooks: Iterable[OrgPurgeHook] = (),
+    limit: int = 100,
+) -> list[UUID]:
+    """Remove organizations deleted more than `grace` ago, with everything they own; their ids.
+
+    Idempotent and safe to run from several workers at once: each organization is locked (`SKIP
+    LOCKED`) and gone when its transaction commits, so a second run finds nothing to do. The host's
+    `hooks` run first (its own org-scoped tables, files elsewhere), then the membership-ended hooks
+    for every member; the database cascades the rest (roles, invitations, domains, API tokens,
+    webhooks, old slugs). The audit log keeps its events: it is append-only and holds no foreign key.
+    """
+    cutoff = now - grace
+    org_ids = (
+        await db.scalars(
+            select(Organization.id)
+            .where(Organization.deleted_at.is_not(None), Organization.deleted_at <= cutoff)
+            .order_by(Organization.deleted_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    chosen = tuple(hooks)
+    for org_id in org_ids:
+        for hook in chosen:
+            await hook(db, org_id)
+        members = (await db.scalars(select(Membership.user_id).where(Membership.org_id == org_id))).all()
+        for user_id in members:
+            for ended in MEMBERSHIP_ENDED_HOOKS:
+                await ended(db, org_id, user_id)
+        # Memberships first: their role may be a custom role, which RESTRICT keeps while it is in use.
+        await db.execute(delete(Membership).where(Membership.org_id == org_id))
+        await db.execute(delete(Organization).where(Organization.id == org_id))
+    return list(org_ids)
+
+
+async def transfer_ownership(
+    db: AsyncSession, org_id: UUID, membership_id: UUID
+) -> tuple[Membership, list[UUID]]:
+    """Make one member the owner, for a platform administrator; the new owner's membership and the
+    user ids of the former owners, who become admins.
+
+    For the case where the owners cannot act (they left the company, lost their account): support
+    checks the request, then hands the organization over. The organization keeps exactly the one
+    owner it was given, so the "always an owner" rule holds throughout [71]; the former owners stay
+    members with the admin role, which the new owner can change.
+    """
+    await _lock_org(db, org_id)
+    member = await _member(db, org_id, membership_id)
+    if member.role_id == OWNER_ROLE_ID and await _owners(db, org_id) == 1:
+        raise OrgRuleError("That member is already the only owner.", status=409)
+    former = await db.scalars(
+        update(Membership)
+        .where(Membership.org_id == org_id, Membership.role_id == OWNER_ROLE_ID, Membership.id != member.id)
+        .values(role_id=ADMIN_ROLE_ID)
+        .returning(Membership.user_id)
+    )
+    former_owners = list(former.all())
+    member.role_id = OWNER_ROLE_ID
+    await db.flush()
+    return member, former_owners
 
 
 # --- roles

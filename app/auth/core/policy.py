@@ -61,6 +61,7 @@ _CEILINGS: dict[str, int | timedelta] = {
     "oauth_metadata_ttl": timedelta(hours=24),  # a key the provider revoked must stop working
     "invitation_ttl": timedelta(days=30),  # [72]
     "impersonation_max": timedelta(hours=1),  # [75]
+    "org_deletion_grace": timedelta(days=90),  # data kept on purpose must not linger for ever
     "api_token_default_ttl": timedelta(days=365),  # [77]
     "api_token_max_ttl": timedelta(days=365),  # one year at most [77]
     "api_jwt_access_ttl": timedelta(minutes=15),  # [79]
@@ -206,6 +207,9 @@ class SecurityPolicy:
     A lapsed domain lets nobody join until it is checked again."""
     domain_check_min_interval: timedelta = timedelta(seconds=10)
     """Least time between two DNS checks of one domain (the page cannot be used to hammer a nameserver)."""
+    org_deletion_grace: timedelta = timedelta(days=14)
+    """How long a deleted organization waits, closed to everyone but restorable by a platform
+    administrator, before a periodic job purges it with everything it owns (like account deletion)."""
     impersonation_max: timedelta = timedelta(minutes=30)
     """Longest an impersonation session lives [75]."""
     impersonation_reason_min_length: int = 10

@@ -5,8 +5,9 @@ Org pages live under `/o/{org_slug}/...`. `requires_org_permission("members:invi
 connection, the organization named by the slug together with the signed-in person's membership,
 role, permissions and whether they have a second factor; then:
 
-- no such organization, or the person is not a member → `OrgNotFound` (404: an organization one
-  does not belong to looks exactly like one that does not exist);
+- no such organization, a deleted one (awaiting its purge), or the person is not a member →
+  `OrgNotFound` (404: an organization one does not belong to looks exactly like one that does not
+  exist);
 - an old slug → `OrgMoved` (the host redirects to the new address);
 - the organization's security policy is not met → `OrgPolicyUnmet` with the reason: a second
   factor is required and the person has none (they are sent to set one up), the session began
@@ -150,7 +151,7 @@ def _context_statement(security: Any) -> Any:
             )
             .join(Membership, (Membership.org_id == Organization.id) & (Membership.user_id == user_id))
             .join(OrgRole, OrgRole.id == Membership.role_id)
-            .where(Organization.slug == bindparam("slug"))
+            .where(Organization.slug == bindparam("slug"), Organization.deleted_at.is_(None))
         )
         security.extra[_CONTEXT_KEY] = cached
     return cached
@@ -176,7 +177,7 @@ async def load_org_context(connection: ASGIConnection[Any, Any, Any, Any]) -> Or
                 select(Organization.slug)
                 .join(OrgSlugRedirect, OrgSlugRedirect.org_id == Organization.id)
                 .join(Membership, (Membership.org_id == Organization.id) & (Membership.user_id == user.id))
-                .where(OrgSlugRedirect.slug == slug)
+                .where(OrgSlugRedirect.slug == slug, Organization.deleted_at.is_(None))
             )
             if moved is not None and connection.scope.get("method") in ("GET", "HEAD"):
                 raise OrgMoved(moved)
