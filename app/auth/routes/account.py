@@ -125,6 +125,7 @@ class AccountController(Controller):
         body = json.dumps(archive, indent=2, ensure_ascii=False)
         return Response(
             body,
+            status_code=200,
             media_type="application/json",
             headers={
                 **TOKEN_PAGE,
