@@ -56,13 +56,16 @@ async def test_deletion_ends_the_session_the_api_token_and_an_unused_reset_link(
     await use(stranger, link)
     await db.refresh(user)
     assert user.password_hash == before
-    assert user.purge_after is not None and not user.can_sign_in
+    assert user.purge_after is not None
+    assert not user.can_sign_in
     assert await db.scalar(select(func.count()).where(AuthSession.user_id == user.id)) == 0
     mail = (await mailbox.wait_for("ada@example.com", subject="Your Gatehouse account is deleted"))[-1]
     assert CANCEL_LINK.search(mail.text_body)
 
 
-async def test_the_address_must_be_typed_to_confirm(accounts: Accounts, web: WebClient, db: AsyncSession) -> None:
+async def test_the_address_must_be_typed_to_confirm(
+    accounts: Accounts, web: WebClient, db: AsyncSession
+) -> None:
     user = await accounts.create("ada@example.com")
     await accounts.login(web, "ada@example.com")
     assert await delete_account(web, "someone@example.com") == 422
@@ -86,14 +89,17 @@ async def test_signing_in_offers_the_restore_only_after_the_second_factor(
     assert (await browser.submit("/login/restore")).headers["location"] == "/login"
     coded = await browser.submit("/login/two-factor", {"code": accounts.totp_code(secret, steps=1)})
     assert coded.headers["location"] == "/login/restore"
-    assert (await browser.get("/settings/profile", follow_redirects=False)).status_code == 303  # no session yet
+    assert (
+        await browser.get("/settings/profile", follow_redirects=False)
+    ).status_code == 303  # no session yet
     offer = await browser.get("/login/restore")
     assert "Restore my account" in offer.text
     restored = await browser.submit("/login/restore")
     assert restored.status_code == 303
     assert (await browser.get("/settings/profile")).status_code == 200
     await db.refresh(user)
-    assert user.purge_after is None and user.can_sign_in
+    assert user.purge_after is None
+    assert user.can_sign_in
     await mailbox.wait_for("ada@example.com", subject="Your Gatehouse account is restored")
 
 
@@ -105,7 +111,9 @@ async def test_a_wrong_password_on_a_deleted_account_is_the_generic_failure(
     await delete_account(web)
     browser = web.other_browser()
     await browser.get("/login")
-    answer = await browser.submit("/login", {"email": "ada@example.com", "password": "not the password at all"})
+    answer = await browser.submit(
+        "/login", {"email": "ada@example.com", "password": "not the password at all"}
+    )
     assert answer.status_code == 422
     assert "do not match an account" in answer.text
 
@@ -140,7 +148,8 @@ async def test_the_last_owner_chooses_a_new_owner_for_each_shared_organization(
     await db.commit()
     await accounts.login(web, "ada@example.com")
     page = await web.get("/settings/account")
-    assert "Make mia@example.com the owner" in page.text and "Solo" in page.text
+    assert "Make mia@example.com the owner" in page.text
+    assert "Solo" in page.text
     assert await delete_account(web) == 422
     mias = await db.scalar(select(Membership).where(Membership.user_id == mia.id))
     assert mias is not None
@@ -151,7 +160,12 @@ async def test_the_last_owner_chooses_a_new_owner_for_each_shared_organization(
 
 
 async def test_the_purge_waits_for_the_grace_period_and_runs_once(
-    accounts: Accounts, web: WebClient, db: AsyncSession, app: Litestar, clock: FrozenClock, engine: AsyncEngine
+    accounts: Accounts,
+    web: WebClient,
+    db: AsyncSession,
+    app: Litestar,
+    clock: FrozenClock,
+    engine: AsyncEngine,
 ) -> None:
     ada = await accounts.create("ada@example.com")
     solo = await create_org(db, owner_id=ada.id, name="Solo", slug="solo")
@@ -178,7 +192,8 @@ async def test_the_purge_waits_for_the_grace_period_and_runs_once(
     assert await db.scalar(select(func.count()).where(Organization.id == solo_id)) == 0
     assert await db.scalar(select(Project.created_by).where(Project.id == kept_id)) is None
     purged = await db.scalar(select(AuditEvent).where(AuditEvent.action == "account.purged"))
-    assert purged is not None and purged.target_id == str(ada_id)
+    assert purged is not None
+    assert purged.target_id == str(ada_id)
     assert (await verify_audit_chain(db)).ok
 
 

@@ -52,11 +52,14 @@ async def test_the_link_downloads_the_archive_once(
     assert [p["name"] for p in archive["projects_created"]] == ["Launch"]
     assert archive["organization_memberships"][0]["slug"] == "acme"
     assert any(e["action"] == "auth.login.succeeded" for e in archive["security_events"])
-    assert "password_hash" not in first.text and "token_hash" not in first.text
+    assert "password_hash" not in first.text
+    assert "token_hash" not in first.text
     second = await web.submit("/settings/account/export/download", {"token": token})
     assert second.status_code == 410
     row = await db.scalar(select(DataExport))
-    assert row is not None and row.archive is None and row.downloaded_at is not None
+    assert row is not None
+    assert row.archive is None
+    assert row.downloaded_at is not None
 
 
 async def test_only_its_owner_signed_in_can_use_the_link(
@@ -81,11 +84,14 @@ async def test_an_unclaimed_archive_is_removed_when_the_link_expires(
     assert await purge_stale_exports(db, clock.now()) == 1
     await db.commit()
     row = await db.scalar(select(DataExport))
-    assert row is not None and row.archive is None
+    assert row is not None
+    assert row.archive is None
     assert (await web.get("/settings/account")).text.count('action="/settings/account/export"') == 1
 
 
-async def test_one_export_at_a_time(accounts: Accounts, web: WebClient, mailbox: Mailbox, db: AsyncSession) -> None:
+async def test_one_export_at_a_time(
+    accounts: Accounts, web: WebClient, mailbox: Mailbox, db: AsyncSession
+) -> None:
     await export_token(accounts, web, mailbox, db)
     assert (await web.submit("/settings/account/export")).status_code == 303
     assert len((await db.scalars(select(DataExport))).all()) == 1
