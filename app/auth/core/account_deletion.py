@@ -38,6 +38,7 @@ from app.auth.core.audit_log import audit, record_event
 from app.auth.core.identity import InvalidEmail, canonical_email
 from app.auth.core.mail_tokens import Purpose, find_live_token, issue_email_token, retire_tokens, spend_token
 from app.auth.core.models import (
+    DataExport,
     Membership,
     Organization,
     OrgRole,
@@ -189,6 +190,8 @@ async def _schedule(db: AsyncSession, security: Security, user: UserSecurityColu
     user.deletion_requested_by = by
     user.purge_after = now + security.policy.account_deletion_grace
     await revoke_access(db, security, user.id)
+    # An export on its way or waiting for its download is personal data nobody can fetch any more.
+    await db.execute(delete(DataExport).where(DataExport.user_id == user.id))
     return user.purge_after
 
 

@@ -176,6 +176,9 @@ async def build_export(db: AsyncSession, security: Security, export_id: UUID) ->
     if export is None or export.ready_at is not None:
         return False
     user = await db.get_one(security.users, export.user_id)
+    if not user.can_sign_in:
+        await db.delete(export)  # disabled or deleted since asking: nobody could download it
+        return False
     archive = {
         "format": EXPORT_FORMAT,
         "generated_at": security.clock.now().isoformat(),

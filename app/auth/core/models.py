@@ -126,10 +126,12 @@ class UserSecurityColumns:
 
     @property
     def owner_may_restore(self) -> bool:
-        """Deleted by its owner (not by an administrator) and not locked: signing in offers to restore."""
+        """Deleted by its owner (not by an administrator), not disabled or locked since: signing in
+        offers to restore it."""
         return (
             self.purge_after is not None
             and self.deletion_requested_by == self.id
+            and self.is_active
             and self.sign_in_locked_at is None
         )
 
