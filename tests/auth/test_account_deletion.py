@@ -215,3 +215,22 @@ async def test_the_account_page_costs_a_fixed_number_of_statements(
     status, many = await cost_of(app, web, "/settings/account")
     assert status == 200
     assert len(many.statements) == len(few.statements) + 1 <= 5, many.statements
+
+
+async def test_the_restore_offer_and_the_cancel_link_pages_cost_a_few_statements(
+    accounts: Accounts, web: WebClient, mailbox: Mailbox, app: Litestar
+) -> None:
+    await accounts.create("ada@example.com")
+    await accounts.login(web, "ada@example.com")
+    await delete_account(web)
+    mail = (await mailbox.wait_for("ada@example.com", subject="Your Gatehouse account is deleted"))[-1]
+    match = CANCEL_LINK.search(mail.text_body)
+    assert match is not None
+    browser = web.other_browser()
+    status, cancel = await cost_of(app, browser, match.group(1))
+    assert status == 200
+    assert len(cancel.statements) <= 2, cancel.statements
+    assert (await accounts.login(browser, "ada@example.com")).headers["location"] == "/login/restore"
+    status, offer = await cost_of(app, browser, "/login/restore")
+    assert status == 200
+    assert len(offer.statements) <= 2, offer.statements
