@@ -158,12 +158,17 @@ async def _hand_over(
     orgs: list[OrgHandover],
     choices: Mapping[UUID, UUID | None],
 ) -> None:
-    """Carry out the owner's choice for each shared organization: a new owner, or deletion now."""
-    for org in orgs:
-        if not org.shared:
-            continue  # nobody else is in it: it waits for the purge, and comes back with a restore
-        if org.org_id not in choices:
+    """Carry out the owner's choice for each shared organization: a new owner, or deletion now.
+
+    Every choice is checked before any is carried out, so a form missing one changes nothing.
+    Organizations nobody else is in wait for the purge (and come back with a restore).
+    """
+    shared = [org for org in orgs if org.shared]
+    for org in shared:
+        choice = choices.get(org.org_id, org.org_id)  # absent: not None (delete), not a member either
+        if choice is not None and choice not in {membership_id for membership_id, _ in org.members}:
             raise DeletionError("org_choice_required")
+    for org in shared:
         ctx = await _owner_context(db, user.id, org.org_id)
         new_owner = choices[org.org_id]
         if new_owner is None:
@@ -173,8 +178,6 @@ async def _hand_over(
                 reason="account_deleted",
             )  # fmt: skip
             continue
-        if new_owner not in {membership_id for membership_id, _ in org.members}:
-            raise DeletionError("org_choice_required")
         member = await change_role(db, ctx, new_owner, OWNER_ROLE_ID)
         await audit(
             db, request, "org.member.role_changed", actor_id=user.id, org_id=org.org_id,
