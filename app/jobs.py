@@ -70,6 +70,12 @@ def task_options(task: str, settings: Settings) -> TaskOptions:
     if task == "purge_orgs":
         # Hourly and idempotent: a failed run is caught up by the next one.
         return TaskOptions(timeout=300, retries=1, ttl=3600)
+    if task == "build_data_export":
+        # Reads one user's rows; a failed build is retried a little later (it is idempotent).
+        return TaskOptions(timeout=120, retries=3, ttl=24 * 3600, retry_delay=60, retry_backoff=True)
+    if task == "purge_deleted_accounts":
+        # Hourly and idempotent: an account a failed run missed is purged by the next one.
+        return TaskOptions(timeout=600, retries=1, ttl=3600)
     if task == "verify_audit_log":
         # Reads the whole log once; asked for by hand from the admin console, so no retry storm.
         return TaskOptions(timeout=600, retries=1, ttl=24 * 3600)

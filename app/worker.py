@@ -17,6 +17,7 @@ from saq import CronJob, Worker
 from app.admin.tasks import verify_audit_log
 from app.api.webhooks import deliver_webhook, retry_webhooks
 from app.auth.core.maintenance import purge_expired
+from app.auth.lifecycle_tasks import build_data_export, purge_deleted_accounts
 from app.jobs import Jobs, build_queue, task_options
 from app.mail.tasks import relay_outbox, send_email, worker_shutdown, worker_startup
 from app.orgs.tasks import purge_orgs
@@ -37,6 +38,8 @@ TASKS = (
     deliver_webhook,
     retry_webhooks,
     purge_orgs,
+    build_data_export,
+    purge_deleted_accounts,
 )
 """Every function a worker may run. Each must have its options declared in `app.jobs.task_options`."""
 
@@ -47,8 +50,16 @@ def cron_jobs(settings: Settings) -> list[CronJob[Any]]:
     relay = task_options("relay_outbox", settings)
     hooks = task_options("retry_webhooks", settings)
     orgs = task_options("purge_orgs", settings)
+    accounts = task_options("purge_deleted_accounts", settings)
     return [
         CronJob(purge_orgs, cron="23 * * * *", timeout=orgs.timeout, retries=orgs.retries, ttl=orgs.ttl),
+        CronJob(
+            purge_deleted_accounts,
+            cron="17 * * * *",
+            timeout=accounts.timeout,
+            retries=accounts.retries,
+            ttl=accounts.ttl,
+        ),
         CronJob(
             retry_webhooks, cron="* * * * *", timeout=hooks.timeout, retries=hooks.retries, ttl=hooks.ttl
         ),

@@ -27,6 +27,9 @@ REFUSALS = {
     "self": "You cannot do that to your own account.",
     "target_is_admin": "Administrators cannot be impersonated or managed from the console.",
     "account_unavailable": "That account cannot be signed in to (locked, disabled or not confirmed).",
+    "already_deleted": "That account is already deleted.",
+    "not_deleted": "That account is not deleted.",
+    "owns_shared_org": "They are the last owner of an organization others are in: ownership must move first.",
 }
 
 

@@ -33,6 +33,7 @@ FILTERS = {
     "no_two_factor": "Two-step off",
     "locked": "Sign-in locked",
     "disabled": "Disabled",
+    "deleted": "Deleted (awaiting purge)",
     "admin": "Administrators",
 }
 SORTS = {"newest": "Newest first", "oldest": "Oldest first", "email": "Email A to Z"}
@@ -47,6 +48,7 @@ _CONDITIONS: dict[str, Any] = {
     "no_two_factor": ~or_(_HAS_TOTP, _HAS_PASSKEY),
     "locked": User.sign_in_locked_at.is_not(None),
     "disabled": User.is_active.is_(False),
+    "deleted": User.purge_after.is_not(None),
     "admin": _IS_ADMIN,
 }
 
@@ -110,6 +112,7 @@ async def search_users(db: AsyncSession, query: UserQuery) -> tuple[list[Any], s
         User.confirmed_at,
         User.is_active,
         User.sign_in_locked_at,
+        User.purge_after,
         User.last_login_at,
         or_(_HAS_TOTP, _HAS_PASSKEY).label("has_two_factor"),
         _IS_ADMIN.label("is_admin"),

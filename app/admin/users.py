@@ -1,4 +1,4 @@
-"""`/admin/users`: find an account, look at it, and act on it (lock, disable, sessions, factors).
+"""`/admin/users`: find an account, look at it, and act on it (lock, disable, delete, sessions, factors).
 
 The rules behind each action are the core's (`app.auth.core.account_state`); this controller
 reads the form, calls one flow, and says what happened. Every write needs a fresh sudo window.
@@ -16,7 +16,7 @@ from litestar.response import Template
 
 from app.admin.user_detail import load_user_detail
 from app.admin.user_search import FILTERS, SORTS, UserQuery, search_users
-from app.auth.core import account_state
+from app.auth.core import account_deletion, account_state
 from app.auth.core.audit_log import audit
 from app.auth.core.guards import requires_sudo
 from app.auth.core.pending import new_pending
@@ -98,6 +98,26 @@ class AdminUsersController(Controller):
         """Turn the account back on."""
         await account_state.enable_account(db_session, request, user_id)
         return _done(request, user_id, "The account is enabled.")
+
+    @post("/{user_id:uuid}/delete", name="admin_user_delete", guards=[requires_sudo])
+    async def delete(
+        self, request: Request[Any, Any, Any], db_session: DBSession, user_id: FromPath[UUID], data: FormData
+    ) -> Response[Any]:
+        """Delete softly: disabled now, purged after the grace period unless restored before."""
+        purge_after = await account_deletion.admin_delete_account(
+            db_session, request, user_id, data.get("reason", "")
+        )
+        return _done(
+            request, user_id, f"The account is deleted; it will be purged on {purge_after:%d %B %Y}."
+        )
+
+    @post("/{user_id:uuid}/restore", name="admin_user_restore", guards=[requires_sudo])
+    async def restore(
+        self, request: Request[Any, Any, Any], db_session: DBSession, user_id: FromPath[UUID], data: FormData
+    ) -> Response[Any]:
+        """Cancel a deletion before the purge; the owner signs in again as before."""
+        await account_deletion.admin_restore_account(db_session, request, user_id, data.get("reason", ""))
+        return _done(request, user_id, "The account is restored and will not be purged.")
 
     @post("/{user_id:uuid}/two-factor/reset", name="admin_user_reset_two_factor", guards=[requires_sudo])
     async def reset_two_factor(

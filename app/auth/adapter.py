@@ -22,6 +22,7 @@ from app.auth.devices import device_label
 from app.formatting import human_duration
 from app.mail import Mail, send_mail
 from app.orgs.services import LANDING_PATH, create_personal_workspace
+from app.projects.export import projects_created_by
 
 if TYPE_CHECKING:
     from litestar import Request
@@ -52,6 +53,13 @@ class GatehouseAdapter(AccountAdapter):
     def mail_on_impersonation(self, request: Request[Any, Any, Any], user: Any) -> bool:
         """Mail the user when support signs in as them if IMPERSONATION_NOTIFY_USER is on."""
         return bool(request.app.state.settings.impersonation_notify_user)
+
+    async def export_sections(self, db: AsyncSession, user: UserSecurityColumns) -> Mapping[str, Any]:
+        """The display name, and the projects the person created (see docs/account-lifecycle.md)."""
+        return {
+            "display_name": getattr(user, "display_name", ""),
+            "projects_created": await projects_created_by(db, user.id),
+        }
 
     def send_mail(self, db: AsyncSession, *, to: str, template: str, context: Mapping[str, Any]) -> None:
         """Queue the mail in the request's outbox; durations read as "10 minutes", "24 hours"."""

@@ -69,6 +69,16 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "webhook_disabled": {"url": "https://hooks.example.com/gatehouse", "since": "28 November 2026"},
     "support_access": {"minutes": 30, "security_link": f"{_BASE}/settings/security"},
     "org_ownership_transferred": {"org_name": "Acme Corporation", "org_link": f"{_BASE}/o/acme/members"},
+    "account_deletion_scheduled": {
+        **_WHERE,
+        "purge_after": "10 December 2026",
+        "cancel_link": f"{_BASE}/account/deletion/cancel?token=SAMPLE-TOKEN",
+    },
+    "account_restored": dict(_WHERE),
+    "data_export_ready": {
+        "download_link": f"{_BASE}/settings/account/export/download?token=SAMPLE-TOKEN",
+        "link_lifetime": "24 hours",
+    },
 }
 """Template name → context used for its preview."""
 

@@ -502,6 +502,19 @@ async def test_a_disabled_account_cannot_sign_in_with_its_passkey(
     assert await signed_in_as(browser) is None
 
 
+async def test_a_deleted_accounts_passkey_leads_to_the_restore_offer_not_a_session(
+    ada: User, web: WebClient, authenticator: SoftAuthenticator, db: AsyncSession
+) -> None:
+    await web.get("/settings/account")
+    await web.submit("/settings/account/delete", {"confirm_email": "ada@example.com"})
+    browser = web.other_browser()
+    response, _ = await passkey_sign_in(browser, authenticator)
+    assert response.json() == {"redirect": "/login/restore"}
+    assert await signed_in_as(browser) is None
+    assert (await browser.submit("/login/restore")).status_code == 303
+    assert await signed_in_as(browser) == "ada@example.com"
+
+
 async def test_a_signed_in_browser_cannot_ask_for_sign_in_options(ada: User, web: WebClient) -> None:
     response = await post_json(web, "/login/passkey/options")
     assert response.status_code == 303

@@ -40,6 +40,9 @@ class AccountAdapter:
         "security": "/settings/security",
         "two_factor": "/login/two-factor",
         "sudo": "/sudo",
+        "restore_account": "/login/restore",
+        "cancel_deletion": "/account/deletion/cancel",
+        "data_export": "/settings/account/export/download",
     }
     """The pages mailed links and redirects point at, by name. A fork that renames a route changes it here."""
 
@@ -86,6 +89,14 @@ class AccountAdapter:
     def device_label(self, user_agent: str) -> str:
         """A short, readable name for the browser behind `user_agent` ("Firefox on Windows")."""
         return user_agent[:120] or "Unknown device"
+
+    async def export_sections(self, db: AsyncSession, user: UserSecurityColumns) -> Mapping[str, Any]:
+        """The host's own sections of a user's data export (`data_export`), as plain JSON values.
+
+        The core writes what it keeps (profile, sign-in methods, sessions, security events,
+        memberships); add what the product keeps about the person, keyed by section name.
+        """
+        return {}
 
     def send_mail(self, db: AsyncSession, *, to: str, template: str, context: Mapping[str, Any]) -> None:
         """Queue a mail (in `db`'s transaction, so it leaves only if the change commits).

@@ -31,6 +31,8 @@ class Purpose(StrEnum):
     RESET_PASSWORD = "reset_password"  # noqa: S105 (a token purpose, not a secret)
     MAGIC_LINK = "magic_link"
     CHANGE_EMAIL = "change_email"
+    CANCEL_DELETION = "cancel_deletion"
+    """The link back in the "your account will be deleted" mail (it only leads to signing in)."""
 
 
 def link_ttl(purpose: Purpose, security: Security) -> timedelta:
@@ -41,6 +43,7 @@ def link_ttl(purpose: Purpose, security: Security) -> timedelta:
         Purpose.RESET_PASSWORD: policy.password_reset_ttl,
         Purpose.MAGIC_LINK: policy.magic_link_ttl,
         Purpose.CHANGE_EMAIL: policy.email_change_ttl,
+        Purpose.CANCEL_DELETION: policy.account_deletion_grace,
     }[purpose]
 
 

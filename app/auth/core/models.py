@@ -45,6 +45,7 @@ __all__ = (
     "AuthSession",
     "BackupCode",
     "CoreBase",
+    "DataExport",
     "EmailToken",
     "LoginThrottle",
     "Membership",
@@ -107,11 +108,34 @@ class UserSecurityColumns:
     """The random user handle passkeys carry (64 bytes; not the id, not the email) [57]."""
     sign_in_locked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     """Set by an administrator: no way of signing in works until it is cleared (see `account_state`)."""
+    deletion_requested_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    """When the account was deleted (it is disabled until restored or purged; see `account_deletion`)."""
+    deletion_requested_by: Mapped[UUID | None] = mapped_column(default=None)
+    """Who deleted it: the owner (who may restore it by signing in) or an administrator (who alone may)."""
+    purge_after: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None, index=True)
+    """From this time the purge job removes the account's personal data."""
 
     @property
     def can_sign_in(self) -> bool:
-        """Whether any sign-in method may let this account in: active and not locked by an administrator."""
-        return self.is_active and self.sign_in_locked_at is None
+        """Whether any sign-in method may let this account in: active, not locked by an administrator,
+        not deleted."""
+        return self.is_active and self.sign_in_locked_at is None and self.purge_after is None
+
+    @property
+    def awaits_purge(self) -> bool:
+        """Deleted, inside the grace period: disabled, and restorable until the purge."""
+        return self.purge_after is not None
+
+    @property
+    def owner_may_restore(self) -> bool:
+        """Deleted by its owner (not by an administrator), not disabled or locked since: signing in
+        offers to restore it."""
+        return (
+            self.purge_after is not None
+            and self.deletion_requested_by == self.id
+            and self.is_active
+            and self.sign_in_locked_at is None
+        )
 
 
 _USER_ID = f"{USERS_TABLE}.id"
@@ -175,7 +199,7 @@ class EmailToken(CoreBase):
     __table_args__ = (Index("ix_email_tokens_user_id_purpose", "user_id", "purpose"),)
 
     purpose: Mapped[str] = mapped_column(String(20))
-    """`confirm_email`, `reset_password`, `magic_link` or `change_email`."""
+    """`confirm_email`, `reset_password`, `magic_link`, `change_email` or `cancel_deletion`."""
     token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
     user_id: Mapped[UUID] = mapped_column(ForeignKey(_USER_ID, ondelete="CASCADE"))
     email: Mapped[str] = mapped_column(String(EMAIL_MAX))
@@ -238,6 +262,9 @@ class PendingLogin(CoreBase):
     next_url: Mapped[str] = mapped_column(String(2048), default="")
     expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
     failures: Mapped[int] = mapped_column(Integer, default=0)
+    restore_step: Mapped[str] = mapped_column(String(8), default="", server_default="")
+    """For an account awaiting deletion: `factor` (the second factor is still owed) or `ready` (fully
+    authenticated: the browser may accept the offer to restore). Empty for an ordinary sign-in."""
 
 
 class TotpCredential(CoreBase):
@@ -612,6 +639,24 @@ class WebhookDelivery(CoreBase):
     last_duration_ms: Mapped[int | None] = mapped_column(Integer, default=None)
     last_error: Mapped[str] = mapped_column(String(500), default="")
     response_excerpt: Mapped[str] = mapped_column(String(500), default="")
+
+
+class DataExport(CoreBase):
+    """A user's data archive: built by a job, downloaded once through a mailed link, then emptied.
+
+    `archive` is NULL until the job has built it and again once it was downloaded or expired
+    (the row stays a week for support questions, like spent mailed tokens). The link's token is
+    stored as its SHA-256 only.
+    """
+
+    __tablename__ = "data_exports"
+
+    user_id: Mapped[UUID] = mapped_column(ForeignKey(_USER_ID, ondelete="CASCADE"), index=True)
+    archive: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True), default=None)
+    token_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True, default=None)
+    ready_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    downloaded_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
 
 
 class OrgScoped:

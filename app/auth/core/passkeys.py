@@ -302,7 +302,8 @@ async def finish_authentication(
     owner = await db.get_one(security.users, passkey.user_id)
     if not _is_owner(owner, ceremony, user_id, credential.response.user_handle):
         raise await _refused(db, request, ceremony, owner.id, "unknown")
-    if not owner.can_sign_in or owner.confirmed_at is None:
+    # A deleted account's owner may still prove who they are: the sign-in offers the restore.
+    if not (owner.can_sign_in or owner.owner_may_restore) or owner.confirmed_at is None:
         raise await _refused(db, request, ceremony, owner.id, "rejected")
     verified = await _verify_assertion(db, request, ceremony, credential, spent.challenge, passkey)
     passkey.sign_count = verified.new_sign_count

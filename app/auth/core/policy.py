@@ -67,6 +67,8 @@ _CEILINGS: dict[str, int | timedelta] = {
     "api_jwt_access_ttl": timedelta(minutes=15),  # [79]
     "api_jwt_refresh_ttl": timedelta(days=30),  # [79]
     "webhook_timeout": timedelta(seconds=30),
+    "account_deletion_grace": timedelta(days=90),  # personal data is not kept for long after "delete"
+    "data_export_link_ttl": timedelta(days=7),
     "webhook_secret_overlap": timedelta(days=7),
     "admin_reauthentication_interval": timedelta(hours=12),  # no longer than a session [74]
     "domain_challenge_ttl": timedelta(days=30),
@@ -240,6 +242,14 @@ class SecurityPolicy:
     webhook_timeout: timedelta = timedelta(seconds=10)
     """Longest one delivery attempt may take (connect, send, read the answer)."""
     request_body_max_bytes: int = 1_048_576
+    """Largest request body the app accepts (larger requests get 413)."""
+
+    # --- account lifecycle
+    account_deletion_grace: timedelta = timedelta(days=14)
+    """How long a deleted account waits, disabled, before its personal data is purged; signing in
+    (password and second factor) during that time may restore it."""
+    data_export_link_ttl: timedelta = timedelta(hours=24)
+    """How long the mailed link to a data export works (once); the archive is removed after it."""
     """Largest request body the app accepts (larger requests get 413)."""
 
     def __post_init__(self) -> None:

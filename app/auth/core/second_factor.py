@@ -187,6 +187,7 @@ async def start_pending(
     remember: bool = False,
     remember_token_id: UUID | None = None,
     next_url: str = "",
+    restore_step: str = "",
 ) -> str:
     """Store a pre-session; the token for its cookie (see `pre_session_cookie`)."""
     token = new_token()
@@ -198,6 +199,7 @@ async def start_pending(
             remember=remember,
             remember_token_id=remember_token_id,
             next_url=next_url[:2048],
+            restore_step=restore_step,
             expires_at=security.clock.now() + security.policy.pending_login_ttl,
         )
     )
@@ -264,6 +266,8 @@ async def continue_sign_in(
     `next_url` must already be a safe same-site path (or None for the adapter's default).
     """
     security = security_of(request)
+    if user.awaits_purge:
+        return await _offer_restore(db, request, user, kind=kind, redirect=redirect, remember=remember)
     if kind is not SessionKind.PASSKEY:
         factors = await factors_of(db, user.id)
         if factors.required and not await browser_is_trusted(db, request, user.id, security):
@@ -276,6 +280,38 @@ async def continue_sign_in(
             return response
     response = redirect(next_url or security.adapter.login_redirect_url(request, user))
     await sign_user_in(db, request, response, user, kind=kind, remember=remember)
+    return response
+
+
+RESTORE_PAGE = "restore_account"
+"""The named page (`AccountAdapter.PAGES`) that offers to restore a deleted account."""
+
+
+async def _offer_restore(
+    db: AsyncSession,
+    request: Request[Any, Any, Any],
+    user: UserSecurityColumns,
+    *,
+    kind: SessionKind,
+    redirect: Redirect,
+    remember: bool,
+) -> Response[Any]:
+    """A deleted account's owner passed the first factor: no session, but a pre-session that leads,
+    after the second factor if the account has one, to the offer to restore it (`account_deletion`).
+
+    Trusted browsers were forgotten at the deletion, so the second factor is always asked.
+    """
+    security = security_of(request)
+    if not user.owner_may_restore:
+        raise PermissionError("only its owner's sign-in may restore a deleted account")
+    owes_factor = kind is not SessionKind.PASSKEY and (await factors_of(db, user.id)).required
+    token = await start_pending(
+        db, security, user.id, method=kind, remember=remember,
+        next_url=security.adapter.page_path(RESTORE_PAGE), restore_step="factor" if owes_factor else "ready",
+    )  # fmt: skip
+    response = redirect(security.adapter.page_path("two_factor" if owes_factor else RESTORE_PAGE))
+    set_pre_session_cookie(response, token, security)
+    await audit(db, request, "account.restore.offered", user_id=user.id, method=kind.value)
     return response
 
 
@@ -410,8 +446,16 @@ async def finish_pending(
     *,
     trust_browser: bool,
 ) -> None:
-    """The second factor passed: the pre-session is spent and the session starts [18]."""
+    """The second factor passed: the pre-session is spent and the session starts [18].
+
+    For a deleted account it is not: the pre-session becomes the offer to restore (its `next_url`,
+    where the caller redirects, is the offer page), and no session starts until that is accepted.
+    """
     security = security_of(request)
+    if pending.restore_step:
+        pending.restore_step = "ready"
+        await db.flush()
+        return
     await db.execute(delete(PendingLogin).where(PendingLogin.id == pending.id))
     clear_pre_session_cookie(response, security)
     kind = SessionKind(pending.method)

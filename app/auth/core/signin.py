@@ -109,7 +109,11 @@ async def check_password(
     """Stage 3: one hash verification whatever the case; count and record a failure."""
     security = security_of(request)
     user = who.user
-    usable = user is not None and user.can_sign_in and user.confirmed_at is not None
+    # An account its owner deleted still takes its password: the sign-in then offers to restore it
+    # (after the second factor, see `second_factor.continue_sign_in`), instead of a session.
+    usable = (
+        user is not None and (user.can_sign_in or user.owner_may_restore) and user.confirmed_at is not None
+    )
     stored = user.password_hash if usable and user is not None else None
     await release_connection(db)  # hashing is slow: hold no pool connection through it
     result = await security.hasher.verify(stored, password)

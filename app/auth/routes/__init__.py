@@ -1,5 +1,6 @@
 """The account pages: registration and confirmation, sign-in and sign-out, sudo, settings."""
 
+from app.auth.routes.account import AccountController, RestoreController
 from app.auth.routes.connected_accounts import ConnectedAccountsController
 from app.auth.routes.email_change import EmailChangeController
 from app.auth.routes.magic import MagicLinkController
@@ -24,10 +25,13 @@ CONTROLLERS = (
     SecurityController,
     OAuthController,
     ConnectedAccountsController,
+    AccountController,
+    RestoreController,
 )
 
 __all__ = (
     "CONTROLLERS",
+    "AccountController",
     "ConnectedAccountsController",
     "EmailChangeController",
     "MagicLinkController",
@@ -35,6 +39,7 @@ __all__ = (
     "PasskeyController",
     "RecoveryController",
     "RegistrationController",
+    "RestoreController",
     "SecurityController",
     "SessionController",
     "SettingsController",

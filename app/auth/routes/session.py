@@ -45,9 +45,11 @@ class SessionController(Controller):
         """The sign-in form."""
         form = SignInForm(next=safe_redirect_target(next, default=""))
         signed_out = request.query_params.get("signed_out") == "1"
+        deleted = request.query_params.get("deleted") == "1"
         return render(
-            request, "auth/login.html", form=form, error=None, signed_out=signed_out, headers=NO_STORE
-        )
+            request, "auth/login.html", form=form, error=None, signed_out=signed_out, deleted=deleted,
+            headers=NO_STORE,
+        )  # fmt: skip
 
     @post("/login", name="login_submit", guards=[requires_anonymous, limit_posts_per_ip])
     async def submit(
@@ -67,6 +69,7 @@ class SessionController(Controller):
                 form=form,
                 error=GENERIC_FAILURE,
                 signed_out=False,
+                deleted=False,
                 status=422,
                 headers=NO_STORE,
             )
