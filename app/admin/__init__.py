@@ -20,11 +20,13 @@ CONTROLLERS: tuple[Any, ...] = (
     AdminDashboardController,
     AdminUsersController,
     ImpersonationController,
-    AdminOrgsController,
     AdminAuditController,
     AdminJobsController,
     StopImpersonationController,
 )
-"""Registered by `create_app`."""
+"""Registered by `create_app` when FEATURE_ADMIN is on (see `app.features`)."""
 
-__all__ = ("CONTROLLERS", "EXCEPTION_HANDLERS")
+ORG_CONTROLLERS: tuple[Any, ...] = (AdminOrgsController,)
+"""The admin's organization pages: registered only when FEATURE_ORGS is on as well."""
+
+__all__ = ("CONTROLLERS", "EXCEPTION_HANDLERS", "ORG_CONTROLLERS")

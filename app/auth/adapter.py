@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from app.auth.core.adapter import AccountAdapter
 from app.auth.devices import device_label
+from app.features import enabled
 from app.formatting import human_duration
 from app.mail import Mail, send_mail
-from app.orgs.services import LANDING_PATH, create_personal_workspace
+from app.web.landing import LANDING_PATH
 
 if TYPE_CHECKING:
     from litestar import Request
@@ -41,9 +42,14 @@ class GatehouseAdapter(AccountAdapter):
     async def account_confirmed(
         self, db: AsyncSession, request: Request[Any, Any, Any], user: UserSecurityColumns
     ) -> None:
-        """A personal workspace, unless the `personal_workspace` setting is off."""
-        if request.app.state.settings.personal_workspace:
+        """A personal workspace, unless the `personal_workspace` setting or FEATURE_ORGS is off."""
+        # --- feature: orgs
+        settings = request.app.state.settings
+        if enabled(settings, "orgs") and settings.personal_workspace:
+            from app.orgs.services import create_personal_workspace
+
             await create_personal_workspace(db, user)
+        # --- end feature: orgs
 
     def device_label(self, user_agent: str) -> str:
         """ "Firefox on Windows", from the User-Agent (ua-parser)."""
