@@ -36,7 +36,7 @@ from app.auth.routes import CONTROLLERS as AUTH_CONTROLLERS
 from app.auth.security import build_security
 from app.cli import GatehouseCLI
 from app.db import build_db_config, build_db_plugin
-from app.features import enabled, feature_exception_handlers, feature_handlers
+from app.features import check_features, enabled, feature_exception_handlers, feature_handlers
 from app.health import healthz
 from app.jobs import JOB_CIPHER_INFO_KEY, dispatch_outbox, job_cipher
 from app.logging import RequestLoggingMiddleware, configure_logging
@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     `clock` replaces the system clock (tests use a `FrozenClock` to travel in time).
     """
     settings = settings or Settings()
+    check_features(settings)  # again: a test's `model_copy` skips the settings' own validation
     configure_logging(settings)
     security = build_security(settings, clock)
 

@@ -1,7 +1,7 @@
 """The optional features and what each one brings: the one list `create_app` builds its routes from.
 
 Every feature is switched by a `FEATURE_<NAME>` setting (default on). A feature's route handlers are
-named by dotted path (`"app.orgs:CONTROLLERS"`) and imported only when it is on, so a fork that
+named by dotted path (`"app.widgets:CONTROLLERS"`) and imported only when it is on, so a fork that
 deletes a feature's folders (`scripts/remove_feature.py`, docs/features.md) deletes its entry here
 and nothing else imports the missing code. A handler that needs a second feature (the admin's
 organization pages need organizations) says so in `also_needs`.
@@ -31,6 +31,7 @@ __all__ = (
     "FeatureError",
     "Handlers",
     "check_features",
+    "dependents_of",
     "enabled",
     "enabled_names",
     "feature_exception_handlers",
@@ -101,9 +102,13 @@ FEATURES: dict[str, Feature] = {
                 "templates/partials/_org_switcher.html",
                 "tests/orgs",
                 "migrations/versions/20261201_2b176f224295_host_projects.py",
-                "docs/orgs.md",
-                "docs/building-a-feature.md",
+                "templates/emails/org_invitation.html",
+                "templates/emails/org_invitation.txt",
+                "tests/admin/test_orgs.py",
                 "e2e/test_orgs.py",
+                "e2e/test_projects.py",
+                "e2e/test_domains.py",
+                "e2e/test_org_audit.py",
             ),
         ),
         # --- end feature: orgs
@@ -137,7 +142,10 @@ FEATURES: dict[str, Feature] = {
                 "templates/api",
                 "templates/settings/tokens.html",
                 "templates/orgs/tokens.html",
+                "templates/emails/api_token_created.html",
+                "templates/emails/api_token_created.txt",
                 "tests/api",
+                "e2e/test_api_tokens.py",
             ),
         ),
         # --- end feature: api
@@ -149,6 +157,10 @@ FEATURES: dict[str, Feature] = {
             handlers=(Handlers("app.api.webhook_pages:WebhooksController"),),
             mails=("webhook_disabled",),
             paths=(
+                "app/api/webhooks.py",
+                "app/api/webhook_pages.py",
+                "templates/emails/webhook_disabled.html",
+                "templates/emails/webhook_disabled.txt",
                 "templates/orgs/webhooks.html",
                 "templates/orgs/webhook.html",
                 "tests/api/test_webhooks.py",
@@ -160,7 +172,11 @@ FEATURES: dict[str, Feature] = {
             name="passkeys",
             summary="passkeys: added in settings, and signing in with one alone",
             handlers=(Handlers("app.auth.routes.passkeys:PasskeyController"),),
-            paths=("templates/settings/passkeys.html", "templates/auth/_passkey_sign_in.html"),
+            paths=(
+                "templates/settings/passkeys.html",
+                "templates/auth/_passkey_sign_in.html",
+                "e2e/test_passkeys.py",
+            ),
         ),
         # --- end feature: passkeys
         # --- feature: totp
@@ -172,6 +188,7 @@ FEATURES: dict[str, Feature] = {
                 "templates/settings/two_factor.html",
                 "templates/settings/two_factor_setup.html",
                 "templates/settings/backup_codes.html",
+                "e2e/test_two_factor.py",
             ),
         ),
         # --- end feature: totp
@@ -206,6 +223,15 @@ def enabled(settings: Settings, name: str) -> bool:
     return name in FEATURES and bool(getattr(settings, FEATURES[name].setting, False))
 
 
+def dependents_of(name: str) -> list[str]:
+    """The features that need `name`, directly or through another (switch them off with it)."""
+    found: list[str] = []
+    for feature in FEATURES.values():
+        if feature.name not in found and (name in feature.requires or set(feature.requires) & set(found)):
+            found.append(feature.name)
+    return found
+
+
 def check_features(settings: Settings) -> None:
     """Refuse switches that cannot work together, naming the setting to change."""
     for feature in FEATURES.values():
@@ -218,7 +244,7 @@ def check_features(settings: Settings) -> None:
                 f"{feature.setting.upper()}=true needs {needs}: switch {'them' if len(missing) > 1 else 'it'} "
                 f"on, or switch {feature.setting.upper()} off"
             )
-    for name in settings.model_fields:
+    for name in type(settings).model_fields:
         if (
             name.startswith("feature_")
             and getattr(settings, name)
