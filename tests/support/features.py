@@ -46,6 +46,7 @@ TEST_FEATURES: dict[str, tuple[str, ...]] = {
     "e2e/test_passkeys.py": ("passkeys",),
     # --- end feature: passkeys
     # --- feature: totp
+    "tests/auth/test_two_factor_settings.py": ("totp",),
     "e2e/test_two_factor.py": ("totp",),
     # --- end feature: totp
     # --- feature: oauth
