@@ -15,17 +15,17 @@ from scripts.embedded_pg import ensure_database, with_database
 from tests.support.database import scratch_database_name, server_url
 
 ROOT = Path(__file__).resolve().parent.parent
-# A cross-section of what remains: settings and their docs, migrations against the models, sign-up
-# and sign-in, the pages and the route table, the switches themselves.
+# A cross-section of what remains, kept to a couple of minutes: settings and their docs, migrations
+# against the models, registration into the org-less landing, the switches of what is left.
 REPRESENTATIVE = (
     "tests/test_settings.py",
-    "tests/test_migrations.py",
-    "tests/test_features.py",
+    "tests/test_migrations.py::test_models_and_migrations_do_not_differ",
     "tests/auth/test_registration.py",
-    "tests/web/test_pages.py",
+    "tests/test_features.py::test_the_minimal_app_signs_up_into_account_settings_and_links_no_missing_page",
+    "tests/test_features.py::test_switching_on_a_removed_feature_stops_the_app",
 )
 
-pytestmark = pytest.mark.needs_features("orgs")
+pytestmark = [pytest.mark.needs_features("orgs"), pytest.mark.timeout(600)]
 
 
 def copy_checkout(target: Path) -> None:
