@@ -105,6 +105,10 @@ FEATURES: dict[str, Feature] = {
                 "templates/emails/org_invitation.html",
                 "templates/emails/org_invitation.txt",
                 "tests/admin/test_orgs.py",
+                "app/admin/orgs.py",
+                "templates/admin/org.html",
+                "templates/admin/orgs.html",
+                "templates/admin/_org_results.html",
                 "e2e/test_orgs.py",
                 "e2e/test_projects.py",
                 "e2e/test_domains.py",
@@ -118,7 +122,9 @@ FEATURES: dict[str, Feature] = {
             summary="the platform admin console under /admin/ and support sign-in as a user",
             handlers=(
                 Handlers("app.admin:CONTROLLERS"),
+                # --- feature: orgs
                 Handlers("app.admin:ORG_CONTROLLERS", also_needs=("orgs",)),
+                # --- end feature: orgs
             ),
             exception_handlers=("app.admin:EXCEPTION_HANDLERS",),
             mails=("support_access",),

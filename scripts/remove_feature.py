@@ -78,13 +78,14 @@ def strip_fences(text: str, names: set[str]) -> str:
     for line in text.splitlines(keepends=True):
         match = FENCE.match(line)
         if match and match.group(2) in names:
-            if match.group(1):  # an end fence
-                if inside != match.group(2):
-                    raise SystemExit(f"unbalanced fence: {line.strip()!r}")
+            is_end, name = bool(match.group(1)), match.group(2)
+            if inside is None and not is_end:
+                inside = name
+            elif inside == name and is_end:
                 inside = None
             elif inside is None:
-                inside = match.group(2)
-            continue
+                raise SystemExit(f"an end fence without its start: {line.strip()!r}")
+            continue  # a fence nested in a block being removed goes with it
         if inside is None:
             kept.append(line)
     if inside is not None:

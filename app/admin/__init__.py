@@ -13,7 +13,6 @@ from app.admin.dashboard import AdminDashboardController
 from app.admin.errors import EXCEPTION_HANDLERS
 from app.admin.impersonation import ImpersonationController, StopImpersonationController
 from app.admin.jobs import AdminJobsController
-from app.admin.orgs import AdminOrgsController
 from app.admin.users import AdminUsersController
 
 CONTROLLERS: tuple[Any, ...] = (
@@ -26,7 +25,12 @@ CONTROLLERS: tuple[Any, ...] = (
 )
 """Registered by `create_app` when FEATURE_ADMIN is on (see `app.features`)."""
 
-ORG_CONTROLLERS: tuple[Any, ...] = (AdminOrgsController,)
+ORG_CONTROLLERS: tuple[Any, ...] = ()
 """The admin's organization pages: registered only when FEATURE_ORGS is on as well."""
+# --- feature: orgs
+from app.admin.orgs import AdminOrgsController  # noqa: E402 (fenced: goes with organizations)
+
+ORG_CONTROLLERS += (AdminOrgsController,)
+# --- end feature: orgs
 
 __all__ = ("CONTROLLERS", "EXCEPTION_HANDLERS", "ORG_CONTROLLERS")

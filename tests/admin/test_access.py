@@ -103,7 +103,9 @@ async def test_every_admin_page_opens(admin: Admin, accounts: Accounts) -> None:
         "/admin/",
         "/admin/users",
         f"/admin/users/{other.id}",
+        # --- feature: orgs
         "/admin/orgs",
+        # --- end feature: orgs
         "/admin/audit",
         "/admin/jobs",
         "/admin/audit?outcome=failure",
