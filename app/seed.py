@@ -110,7 +110,6 @@ async def seed_demo(db: AsyncSession, security: Security, settings: Settings) ->
     users = {email: await _user(db, security, email, name, report) for email, name in USERS}
     for slug, name, members, invited, projects in ORGS:
         owner = users[members[0][0]]
-        creator = next((users[email] for email, role in members if role == "member"), owner)
         org = await _org(db, slug, name, owner.id, report)
         viewer = await _viewer_role(db, org.id)
         roles = {**ROLE_IDS, VIEWER: viewer.id}
@@ -119,6 +118,7 @@ async def seed_demo(db: AsyncSession, security: Security, settings: Settings) ->
         for email, role in invited:
             await _invitation(db, security, org.id, email, roles[role], owner.id, report)
         # --- feature: orgs
+        creator = next((users[email] for email, role in members if role == "member"), owner)
         for project_name, summary, archived in projects:
             await _project(db, security, org.id, creator.id, project_name, summary, archived, report)
         # --- end feature: orgs
