@@ -113,6 +113,7 @@ FEATURES: dict[str, Feature] = {
                 "e2e/test_projects.py",
                 "e2e/test_domains.py",
                 "e2e/test_org_audit.py",
+                "tests/test_remove_feature.py",
             ),
         ),
         # --- end feature: orgs
@@ -222,6 +223,10 @@ FEATURES: dict[str, Feature] = {
     )
 }
 """Every optional feature of this checkout, by name (a fork's removed features are simply absent)."""
+
+REMOVED: dict[str, tuple[str, ...]] = {}
+"""Features this fork deleted with `scripts/remove_feature.py`, and the paths that went with them
+(the script fills this in; tests that cite a deleted test, as docs do, look here)."""
 
 
 def enabled(settings: Settings, name: str) -> bool:

@@ -150,6 +150,18 @@ def switch_off(root: Path, names: list[str]) -> None:
     settings.write_text(text)
 
 
+def record_removal(root: Path, removed: dict[str, tuple[str, ...]]) -> None:
+    """Add the removed features and their paths to `REMOVED` in `app/features.py`."""
+    registry = root / "app" / "features.py"
+    text = registry.read_text()
+    start = "REMOVED: dict[str, tuple[str, ...]] = {"
+    if start not in text:
+        raise SystemExit("app/features.py has no `REMOVED` mapping to record the removal in")
+    entries = "".join(f"    {name!r}: {tuple(paths)!r},\n" for name, paths in removed.items())
+    text = text.replace(start + "}", start + "\n}", 1).replace(start + "\n", start + "\n" + entries, 1)
+    registry.write_text(text)
+
+
 def leftover_imports(root: Path, modules: list[str], deleted: list[str]) -> list[str]:
     """`file: module` for each kept file that still mentions a module being deleted."""
     problems = []
@@ -207,6 +219,7 @@ def remove(root: Path, name: str, *, dry_run: bool = False) -> list[str]:
     for file in reparent(root, chain):
         print(f"  re-parented {file.relative_to(root)}")
     switch_off(root, names)
+    record_removal(root, {n: features[n].paths for n in names})  # type: ignore[attr-defined]
     subprocess.run([sys.executable, "scripts/settings_doc.py"], cwd=root, check=True)
     tidy(root)
     return names

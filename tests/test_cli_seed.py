@@ -53,8 +53,8 @@ async def snapshot(db: AsyncSession) -> dict[str, set[object]]:
         "invitations": OrgInvitation.id,
         # --- feature: orgs
         "projects": Project.id,
+        "audit": AuditEvent.id,  # the seed's audit events are the projects'
         # --- end feature: orgs
-        "audit": AuditEvent.id,
     }
     return {name: set((await db.scalars(select(column))).all()) for name, column in tables.items()}
 
