@@ -35,7 +35,7 @@ PLAYWRIGHT_CHROMIUM_EXECUTABLE ?= $(shell command -v chromium 2>/dev/null || com
 export PLAYWRIGHT_CHROMIUM_EXECUTABLE
 export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
 
-.PHONY: help dev test test-unit e2e lint audit fmt migrate migration worker serve lock browsers clean venv \
+.PHONY: help dev test test-unit test-minimal e2e lint audit fmt migrate migration worker serve lock browsers clean venv \
 	core-manifest core-status core-release bench loadtest seed fuzz
 
 help: ## list the commands
@@ -59,6 +59,9 @@ test: $(STAMP) browsers ## run unit, integration and browser tests (embedded Pos
 
 test-unit: $(STAMP) ## run the tests without the browser suite
 	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile tests app/auth/core/tests
+
+test-minimal: $(STAMP) ## the tests without the browser suite, every optional FEATURE_* off (docs/features.md)
+	@GATEHOUSE_FEATURES=minimal $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile tests app/auth/core/tests
 
 e2e: $(STAMP) browsers ## run only the Playwright browser tests
 	@$(BIN)/pytest e2e

@@ -6,6 +6,7 @@ import os
 os.environ.setdefault("XDG_RUNTIME_DIR", f"/tmp/runtime-{os.getuid()}")
 
 pytest_plugins = [
+    "tests.support.features",
     "tests.support.dns_server",
     "tests.support.database",
     "tests.support.web",

@@ -19,13 +19,6 @@ from litestar.static_files import create_static_files_router
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from app.admin import CONTROLLERS as ADMIN_CONTROLLERS
-from app.admin import EXCEPTION_HANDLERS as ADMIN_EXCEPTION_HANDLERS
-from app.api import api_router, openapi_config
-from app.api.cors import ApiCorsMiddleware
-from app.api.docs import api_docs
-from app.api.pages import OrgTokensController, TokensController
-from app.api.webhook_pages import WebhooksController
 from app.auth.core.clock import Clock
 from app.auth.core.crypto import derive_key
 from app.auth.core.limits import start_limits, stop_limits
@@ -43,12 +36,11 @@ from app.auth.routes import CONTROLLERS as AUTH_CONTROLLERS
 from app.auth.security import build_security
 from app.cli import GatehouseCLI
 from app.db import build_db_config, build_db_plugin
+from app.features import check_features, enabled, feature_exception_handlers, feature_handlers
 from app.health import healthz
 from app.jobs import JOB_CIPHER_INFO_KEY, dispatch_outbox, job_cipher
 from app.logging import RequestLoggingMiddleware, configure_logging
 from app.mail.routes import MailboxController, MailPreviewController
-from app.orgs import CONTROLLERS as ORG_CONTROLLERS
-from app.orgs.errors import EXCEPTION_HANDLERS as ORG_EXCEPTION_HANDLERS
 from app.settings import Settings
 from app.web.errors import (
     busy_database_handler,
@@ -58,7 +50,7 @@ from app.web.errors import (
     unexpected_error_handler,
 )
 from app.web.head import HeadAsGetMiddleware
-from app.web.routes import SiteController
+from app.web.routes import AccountLandingController, SiteController
 from app.web.slow_clients import BodyDeadlineMiddleware
 from app.web.static_files import StaticFileSystem
 from app.web.templating import STATIC, build_template_config
@@ -77,19 +69,15 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     `clock` replaces the system clock (tests use a `FrozenClock` to travel in time).
     """
     settings = settings or Settings()
+    check_features(settings)  # again: a test's `model_copy` skips the settings' own validation
     configure_logging(settings)
     security = build_security(settings, clock)
 
     route_handlers: list[Any] = [
         SiteController,
         *AUTH_CONTROLLERS,
-        *ORG_CONTROLLERS,
-        api_router(jwt_enabled=settings.api_jwt_enabled),
-        api_docs,
-        TokensController,
-        OrgTokensController,
-        WebhooksController,
-        *ADMIN_CONTROLLERS,
+        # The optional features that are on (FEATURE_*; see app/features.py and docs/features.md).
+        *feature_handlers(settings),
         healthz,
         create_static_files_router(
             path="/static",
@@ -101,8 +89,17 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             cache_control=CacheControlHeader(max_age=31_536_000, public=True),
         ),
     ]
+    if not enabled(settings, "orgs"):
+        route_handlers.append(AccountLandingController)  # /dashboard, where sign-in lands
     if settings.dev_tools_enabled:
         route_handlers += [MailboxController, MailPreviewController]
+    openapi = None
+    # --- feature: api
+    if enabled(settings, "api"):
+        from app.api import openapi_config
+
+        openapi = openapi_config(settings.app_name, API_VERSION)
+    # --- end feature: api
 
     db_config = build_db_config(
         settings, after_commit=dispatch_outbox, session_info={JOB_CIPHER_INFO_KEY: job_cipher(settings)}
@@ -134,8 +131,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         ],
         exception_handlers={
             **AUTH_EXCEPTION_HANDLERS,
-            **ORG_EXCEPTION_HANDLERS,
-            **ADMIN_EXCEPTION_HANDLERS,
+            **feature_exception_handlers(settings),
             HTTPException: http_error_handler,
             PoolTimeoutError: busy_database_handler,
             DBAPIError: database_error_handler,
@@ -155,7 +151,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             }
         ),
         logging_config=None,
-        openapi_config=openapi_config(settings.app_name, API_VERSION),
+        openapi_config=openapi,
         debug=False,
     )
     # After the database plugin's commit hook, so a paced answer waits for its commit and its mail.
@@ -164,12 +160,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     # so HEAD reaches the router as GET (Litestar would answer a HEAD for a GET page 405), and so
     # every read of a body, whoever reads it, has the same deadline.
     hsts = settings.is_prod and settings.base_url.startswith("https://")
-    inner = BodyDeadlineMiddleware(app.asgi_handler, seconds=settings.request_body_timeout)
+    inner: Any = BodyDeadlineMiddleware(app.asgi_handler, seconds=settings.request_body_timeout)
     # Innermost of these, before Litestar builds `request.url`: a Host header it cannot parse is a 400.
-    app.asgi_handler = SecurityHeadersMiddleware(
-        RequestLoggingMiddleware(
-            ApiCorsMiddleware(HeadAsGetMiddleware(MalformedHostMiddleware(inner)), settings.api_cors_origins)
-        ),
-        hsts=hsts,
-    )
+    inner = HeadAsGetMiddleware(MalformedHostMiddleware(inner))
+    # --- feature: api
+    if enabled(settings, "api"):
+        from app.api.cors import ApiCorsMiddleware
+
+        inner = ApiCorsMiddleware(inner, settings.api_cors_origins)
+    # --- end feature: api
+    app.asgi_handler = SecurityHeadersMiddleware(RequestLoggingMiddleware(inner), hsts=hsts)
     return app

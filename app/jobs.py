@@ -79,7 +79,9 @@ def task_options(task: str, settings: Settings) -> TaskOptions:
     if task == "verify_audit_log":
         # Reads the whole log once; asked for by hand from the admin console, so no retry storm.
         return TaskOptions(timeout=600, retries=1, ttl=24 * 3600)
-    raise LookupError(f"unknown task {task!r}: add it to TASKS and declare its options here")
+    raise LookupError(
+        f"unknown task {task!r}: add it to app.worker.worker_tasks and declare its options here"
+    )
 
 
 def job_cipher(settings: Settings) -> Cipher:

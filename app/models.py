@@ -9,7 +9,12 @@ from app.auth.models import AuthSession, EmailToken, LoginThrottle, RateLimitCou
 from app.db import metadata
 from app.mail.models import MailboxMessage
 from app.outbox import OutboxJob
+
+# isort: split
+# --- feature: orgs
 from app.projects.models import Project
+
+# --- end feature: orgs
 
 __all__ = (
     "AuditEvent",
@@ -18,7 +23,9 @@ __all__ = (
     "LoginThrottle",
     "MailboxMessage",
     "OutboxJob",
+    # --- feature: orgs
     "Project",
+    # --- end feature: orgs
     "RateLimitCounter",
     "RememberToken",
     "User",

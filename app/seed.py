@@ -22,7 +22,6 @@ from app.auth.core.orgs import ADMIN_ROLE_ID, MEMBER_ROLE_ID, OWNER_ROLE_ID, cre
 from app.auth.core.passwords import check_password_policy
 from app.auth.core.tokens import new_token, token_digest
 from app.auth.models import User
-from app.projects.models import Project
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -111,7 +110,6 @@ async def seed_demo(db: AsyncSession, security: Security, settings: Settings) ->
     users = {email: await _user(db, security, email, name, report) for email, name in USERS}
     for slug, name, members, invited, projects in ORGS:
         owner = users[members[0][0]]
-        creator = next((users[email] for email, role in members if role == "member"), owner)
         org = await _org(db, slug, name, owner.id, report)
         viewer = await _viewer_role(db, org.id)
         roles = {**ROLE_IDS, VIEWER: viewer.id}
@@ -119,8 +117,11 @@ async def seed_demo(db: AsyncSession, security: Security, settings: Settings) ->
             await _membership(db, org.id, users[email].id, roles[role], report)
         for email, role in invited:
             await _invitation(db, security, org.id, email, roles[role], owner.id, report)
+        # --- feature: orgs
+        creator = next((users[email] for email, role in members if role == "member"), owner)
         for project_name, summary, archived in projects:
             await _project(db, security, org.id, creator.id, project_name, summary, archived, report)
+        # --- end feature: orgs
     await db.commit()
     return report
 
@@ -234,6 +235,7 @@ async def _invitation(
         report.invitations += 1
 
 
+# --- feature: orgs
 async def _project(
     db: AsyncSession,
     security: Security,
@@ -244,6 +246,8 @@ async def _project(
     archived: bool,
     report: SeedReport,
 ) -> None:
+    from app.projects.models import Project  # the projects example goes with organizations
+
     if await db.scalar(select(Project.id).where(Project.org_id == org_id, Project.name == name)):
         return
     now = security.clock.now()
@@ -269,6 +273,9 @@ async def _project(
         details={"name": name, "seeded": True},
     )
     await record_event(db, record, max_detail_bytes=security.policy.audit_metadata_max_bytes)
+
+
+# --- end feature: orgs
 
 
 def describe(report: SeedReport) -> list[str]:

@@ -188,7 +188,34 @@ class Settings(BaseSettings):
     confirmed, so a first sign-in lands in a working app. Off: new people start on "Create an
     organization" (or in the one that invited them)."""
 
-    magic_link_enabled: bool = True
+    feature_orgs: bool = True
+    """Organizations (workspaces, members, invitations, roles, domains) and their example resource,
+    projects. Off: no org pages, no personal workspace, sign-in lands on account settings; the API
+    and webhooks need it (see docs/features.md)."""
+
+    feature_admin: bool = True
+    """The platform admin console under `/admin/` (and support sign-in as a user). Its organization
+    pages need FEATURE_ORGS too."""
+
+    feature_api: bool = True
+    """The JSON API under `/api/v1`, its docs, and the API token pages; needs FEATURE_ORGS."""
+
+    feature_webhooks: bool = True
+    """Signed webhooks an organization sends to its own endpoints; needs FEATURE_ORGS and FEATURE_API."""
+
+    feature_passkeys: bool = True
+    """Passkeys: sign in without a password, add and manage them in settings, confirm sudo with one.
+    Off: passkeys people already registered still answer the second step of signing in."""
+
+    feature_totp: bool = True
+    """Authenticator-app codes and backup codes, set up under settings. Off: no enrolment pages;
+    accounts that already have them are still asked for them when signing in."""
+
+    feature_oauth: bool = True
+    """Sign-in with the identity providers of OAUTH_PROVIDERS and the connected-accounts page.
+    Off with providers configured stops the app (remove OAUTH_PROVIDERS or switch it on)."""
+
+    feature_magic_link: bool = True
     """Offer sign-in by emailed link and code; off hides the option and the routes answer 404."""
 
     impersonation_notify_user: bool = False
@@ -246,6 +273,14 @@ class Settings(BaseSettings):
         kids = [key.kid for key in self.api_jwt_keys]
         if self.api_jwt_active_kid is not None and self.api_jwt_active_kid not in kids:
             raise ValueError("API_JWT_ACTIVE_KID must be the kid of one of API_JWT_KEYS")
+        return self
+
+    @model_validator(mode="after")
+    def _features_have_what_they_need(self) -> Settings:
+        """A switched-on feature whose prerequisite is off (webhooks without orgs, ...) stops the app."""
+        from app.features import check_features  # the registry reads these settings: imported late
+
+        check_features(self)
         return self
 
     @model_validator(mode="after")

@@ -14,13 +14,11 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from saq import CronJob, Worker
 
-from app.admin.tasks import verify_audit_log
-from app.api.webhooks import deliver_webhook, retry_webhooks
 from app.auth.core.maintenance import purge_expired
 from app.auth.lifecycle_tasks import build_data_export, purge_deleted_accounts
+from app.features import enabled
 from app.jobs import Jobs, build_queue, task_options
 from app.mail.tasks import relay_outbox, send_email, worker_shutdown, worker_startup
-from app.orgs.tasks import purge_orgs
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -30,29 +28,61 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-TASKS = (
-    send_email,
-    purge_expired,
-    relay_outbox,
-    verify_audit_log,
-    deliver_webhook,
-    retry_webhooks,
-    purge_orgs,
-    build_data_export,
-    purge_deleted_accounts,
-)
-"""Every function a worker may run. Each must have its options declared in `app.jobs.task_options`."""
+
+def worker_tasks() -> tuple[Any, ...]:
+    """Every function a worker may run. Each must have its options declared in `app.jobs.task_options`.
+
+    A switched-off feature's tasks stay registered, so jobs queued before it was switched off still
+    run; a removed feature's block is gone with it (`scripts/remove_feature.py`).
+    """
+    tasks: list[Any] = [send_email, purge_expired, relay_outbox, build_data_export, purge_deleted_accounts]
+    # --- feature: admin
+    from app.admin.tasks import verify_audit_log
+
+    tasks.append(verify_audit_log)
+    # --- end feature: admin
+    # --- feature: webhooks
+    from app.api.webhooks import deliver_webhook
+
+    tasks.append(deliver_webhook)
+    # --- end feature: webhooks
+    tasks += webhook_cron_tasks()
+    tasks += org_cron_tasks()
+    return tuple(tasks)
+
+
+def webhook_cron_tasks() -> list[Any]:
+    """The webhooks' retry sweep (empty once webhooks are removed)."""
+    found: list[Any] = []
+    # --- feature: webhooks
+    from app.api.webhooks import retry_webhooks
+
+    found.append(retry_webhooks)
+    # --- end feature: webhooks
+    return found
+
+
+def org_cron_tasks() -> list[Any]:
+    """The purge of deleted organizations (empty once organizations are removed).
+
+    It runs even with FEATURE_ORGS off: organizations made before, and the solo organizations of
+    a purged account, still go when their grace is over.
+    """
+    found: list[Any] = []
+    # --- feature: orgs
+    from app.orgs.tasks import purge_orgs
+
+    found.append(purge_orgs)
+    # --- end feature: orgs
+    return found
 
 
 def cron_jobs(settings: Settings) -> list[CronJob[Any]]:
     """Periodic jobs (unique per queue: several workers still run each once per slot)."""
     purge = task_options("purge_expired", settings)
     relay = task_options("relay_outbox", settings)
-    hooks = task_options("retry_webhooks", settings)
-    orgs = task_options("purge_orgs", settings)
     accounts = task_options("purge_deleted_accounts", settings)
-    return [
-        CronJob(purge_orgs, cron="23 * * * *", timeout=orgs.timeout, retries=orgs.retries, ttl=orgs.ttl),
+    jobs: list[CronJob[Any]] = [
         CronJob(
             purge_deleted_accounts,
             cron="17 * * * *",
@@ -61,20 +91,29 @@ def cron_jobs(settings: Settings) -> list[CronJob[Any]]:
             ttl=accounts.ttl,
         ),
         CronJob(
-            retry_webhooks, cron="* * * * *", timeout=hooks.timeout, retries=hooks.retries, ttl=hooks.ttl
-        ),
-        CronJob(
             purge_expired, cron="*/10 * * * *", timeout=purge.timeout, retries=purge.retries, ttl=purge.ttl
         ),
         CronJob(relay_outbox, cron="* * * * *", timeout=relay.timeout, retries=relay.retries, ttl=relay.ttl),
     ]
+    orgs = task_options("purge_orgs", settings)
+    jobs += [
+        CronJob(task, cron="23 * * * *", timeout=orgs.timeout, retries=orgs.retries, ttl=orgs.ttl)
+        for task in org_cron_tasks()
+    ]
+    if enabled(settings, "webhooks"):
+        hooks = task_options("retry_webhooks", settings)
+        jobs += [
+            CronJob(retry, cron="* * * * *", timeout=hooks.timeout, retries=hooks.retries, ttl=hooks.ttl)
+            for retry in webhook_cron_tasks()
+        ]
+    return jobs
 
 
 def build_worker(queue: Queue, settings: Settings, *, handle_signals: bool) -> Worker[Any]:
-    """A worker for `queue` that runs `TASKS`."""
+    """A worker for `queue` that runs `worker_tasks()`."""
     worker: Worker[Any] = Worker(
         queue,
-        functions=list(TASKS),
+        functions=list(worker_tasks()),
         cron_jobs=cron_jobs(settings),
         concurrency=settings.saq_concurrency,
         startup=partial(worker_startup, settings),

@@ -13,6 +13,7 @@ from playwright.sync_api import BrowserContext, Page
 from e2e.support import ConsoleWatcher, LiveServer, ServerStartError, assert_accessible
 from tests.support.database import fresh_database
 from tests.support.dns_server import DnsServer
+from tests.support.features import feature_settings
 
 # The machine has no internet: keep Chromium from calling home (and logging that it cannot).
 CHROMIUM_ARGS = [
@@ -42,6 +43,8 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, dns_server: DnsServer)
     domain checks ask the test DNS server."""
     log_path = tmp_path_factory.mktemp("live_server") / "server.log"
     env = {**LIVE_SERVER_ENV, "DNS_NAMESERVERS": '["127.0.0.1"]', "DNS_PORT": str(dns_server.port)}
+    # GATEHOUSE_FEATURES switches the live server's features like the in-process app's.
+    env.update({name.upper(): str(on).lower() for name, on in feature_settings().items()})
     server = LiveServer.start(fresh_database("e2e"), log_path, env)
     try:
         server.wait_until_healthy()

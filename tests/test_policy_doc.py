@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from app.auth.core.policy import SecurityPolicy, describe
+from app.features import REMOVED
 from scripts.policy_doc import DOC, END, START, policy_table, render
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,7 +120,10 @@ def test_every_test_a_guide_names_exists(guide: str) -> None:
     cited = re.findall(r"((?:tests|app/auth/core/tests|e2e)/[\w/]+\.py)::(\w+)", text)
     assert cited, f"{guide} should say where its tests are"
     missing = []
+    removed = tuple(path for paths in REMOVED.values() for path in paths)  # a fork deleted them
     for path, name in cited:
+        if path.startswith(removed):
+            continue
         source = ROOT / path
         if not source.exists() or not re.search(rf"^(async )?def {name}\(", source.read_text(), re.MULTILINE):
             missing.append(f"{path}::{name}")

@@ -1,13 +1,13 @@
 """The JSON API: `/api/v1` for bearer tokens, its OpenAPI 3.1 schema and its docs page.
 
-`create_app` mounts `api_router()`, passes `openapi_config()` to Litestar, and wraps the app in
+`create_app` mounts `api_routes(settings)` (through `app.features`), passes `openapi_config()` to Litestar, and wraps the app in
 `ApiCorsMiddleware`. Token handling (issue, check, scopes, rate limits) is the core's
 (`app.auth.core.api_tokens`); this package is the routes, the schemas and the error bodies.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litestar import Router
 from litestar.datastructures import MutableScopeHeaders
@@ -19,9 +19,17 @@ from app.api.jwt_routes import AuthController
 from app.api.problems import api_exception_handlers
 from app.api.routes import InvitationsController, MeController, OrgsController, ProjectsController
 
-__all__ = ("api_router", "openapi_config")
+if TYPE_CHECKING:
+    from app.settings import Settings
+
+__all__ = ("api_router", "api_routes", "openapi_config")
 
 API_PREFIX = "/api/v1"
+
+
+def api_routes(settings: Settings) -> Router:
+    """The API's router for these settings (what `app.features` registers)."""
+    return api_router(jwt_enabled=settings.api_jwt_enabled)
 
 
 def api_router(*, jwt_enabled: bool = False) -> Router:

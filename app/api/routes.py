@@ -32,7 +32,6 @@ from app.api.schemas import (
     Session,
     Status,
 )
-from app.api.webhooks import announce_invitation
 from app.auth.core.api_auth import api_org_context, principal_of, requires_scope, requires_token
 from app.auth.core.audit_log import audit
 from app.auth.core.invitations import invite, revoke_invitation
@@ -43,6 +42,7 @@ from app.auth.core.tenancy import OrgPermissionDenied
 from app.auth.core.toolkit import security_of
 from app.auth.models import User
 from app.db import DBSession
+from app.orgs import events
 from app.orgs.invitations import mail_invitation
 from app.projects import services as projects
 from app.projects.forms import ProjectForm
@@ -191,7 +191,9 @@ class InvitationsController(Controller):
             target_id=str(invitation.id),
             via="api",
         )
-        await announce_invitation(db_session, "invitation.created", invitation, security.clock.now())
+        await events.announce_invitation(
+            db_session, request.app.state.settings, "invitation.created", invitation, security.clock.now()
+        )
         return Response(
             services.invitation_out(invitation, role),
             status_code=HTTP_201_CREATED,
@@ -227,7 +229,9 @@ class InvitationsController(Controller):
             via="api",
         )
         revoked = await db_session.get_one(OrgInvitation, invitation_id)
-        await announce_invitation(db_session, "invitation.revoked", revoked, security.clock.now())
+        await events.announce_invitation(
+            db_session, request.app.state.settings, "invitation.revoked", revoked, security.clock.now()
+        )
 
 
 def _may_invite(org: OrgContext) -> None:

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from app.auth.core.adapter import AccountAdapter
 from app.auth.devices import device_label
+from app.features import enabled
 from app.formatting import human_duration
 from app.mail import Mail, send_mail
-from app.orgs.services import LANDING_PATH, create_personal_workspace
-from app.projects.export import projects_created_by
+from app.web.landing import LANDING_PATH
 
 if TYPE_CHECKING:
     from litestar import Request
@@ -42,9 +42,14 @@ class GatehouseAdapter(AccountAdapter):
     async def account_confirmed(
         self, db: AsyncSession, request: Request[Any, Any, Any], user: UserSecurityColumns
     ) -> None:
-        """A personal workspace, unless the `personal_workspace` setting is off."""
-        if request.app.state.settings.personal_workspace:
+        """A personal workspace, unless the `personal_workspace` setting or FEATURE_ORGS is off."""
+        # --- feature: orgs
+        settings = request.app.state.settings
+        if enabled(settings, "orgs") and settings.personal_workspace:
+            from app.orgs.services import create_personal_workspace
+
             await create_personal_workspace(db, user)
+        # --- end feature: orgs
 
     def device_label(self, user_agent: str) -> str:
         """ "Firefox on Windows", from the User-Agent (ua-parser)."""
@@ -56,10 +61,13 @@ class GatehouseAdapter(AccountAdapter):
 
     async def export_sections(self, db: AsyncSession, user: UserSecurityColumns) -> Mapping[str, Any]:
         """The display name, and the projects the person created (see docs/account-lifecycle.md)."""
-        return {
-            "display_name": getattr(user, "display_name", ""),
-            "projects_created": await projects_created_by(db, user.id),
-        }
+        sections: dict[str, Any] = {"display_name": getattr(user, "display_name", "")}
+        # --- feature: orgs
+        from app.projects.export import projects_created_by
+
+        sections["projects_created"] = await projects_created_by(db, user.id)
+        # --- end feature: orgs
+        return sections
 
     def send_mail(self, db: AsyncSession, *, to: str, template: str, context: Mapping[str, Any]) -> None:
         """Queue the mail in the request's outbox; durations read as "10 minutes", "24 hours"."""

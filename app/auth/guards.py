@@ -25,8 +25,8 @@ from app.auth.core.guards import (
 from app.auth.core.second_factor import has_pre_session
 from app.auth.core.sudo import keep_replay
 from app.auth.core.toolkit import security_of
-from app.orgs.services import LANDING_PATH
 from app.web.htmx import see_other
+from app.web.landing import LANDING_PATH
 
 __all__ = ("EXCEPTION_HANDLERS", "requires_anonymous", "requires_sudo", "requires_user")
 

@@ -26,6 +26,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "link_lifetime": "24 hours",
         "resent": False,
     },
+    # --- feature: orgs
     "org_invitation": {
         "org_name": "Acme",
         "inviter": "Ada Lovelace",
@@ -33,6 +34,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "link": f"{_BASE}/invitations/accept?token=SAMPLE-TOKEN",
         "lifetime": "7 days",
     },
+    # --- end feature: orgs
     "registration_attempt": {"sign_in_link": f"{_BASE}/login", "reset_link": f"{_BASE}/forgot-password"},
     "reset_password": {"link": f"{_BASE}/reset-password?token=SAMPLE-TOKEN", "lifetime": "1 hour"},
     "magic_link": {
@@ -57,6 +59,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "backup_code_used": {**_WHERE, "remaining": 2},
     "mfa_locked": {**_WHERE, "lock_duration": "15 minutes"},
     "oauth_changed": {**_WHERE, "change": "linked", "provider": "GitHub"},
+    # --- feature: api
     "api_token_created": {
         **_WHERE,
         "token_name": "deploy script",
@@ -66,7 +69,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "expires": "1 March 2027",
         "tokens_link": f"{_BASE}/settings/tokens",
     },
+    # --- end feature: api
+    # --- feature: webhooks
     "webhook_disabled": {"url": "https://hooks.example.com/gatehouse", "since": "28 November 2026"},
+    # --- end feature: webhooks
     "support_access": {"minutes": 30, "security_link": f"{_BASE}/settings/security"},
     "org_ownership_transferred": {"org_name": "Acme Corporation", "org_link": f"{_BASE}/o/acme/members"},
     "account_deletion_scheduled": {

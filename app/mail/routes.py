@@ -17,6 +17,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import DBSession
+from app.features import mail_enabled
 from app.mail.message import Mail, send_mail
 from app.mail.models import MailboxMessage
 from app.mail.previews import SAMPLES, sample
@@ -118,6 +119,11 @@ def _escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def previewable(request: Request[Any, Any, Any]) -> list[str]:
+    """The templates with a sample, less those of switched-off features (they are never sent)."""
+    return sorted(name for name in SAMPLES if mail_enabled(request.app.state.settings, name))
+
+
 class MailPreviewController(Controller):
     """Every mail template rendered with sample data, HTML and text side by side (dev and test only)."""
 
@@ -128,13 +134,13 @@ class MailPreviewController(Controller):
     async def index(self, request: Request[Any, Any, Any]) -> Template:
         """All templates with their subjects."""
         renderer = MailRenderer(request.app.state.settings)
-        previews = [(name, renderer.render_parts(name, sample(name))[0]) for name in sorted(SAMPLES)]
+        previews = [(name, renderer.render_parts(name, sample(name))[0]) for name in previewable(request)]
         return render(request, "dev/mail_previews.html", previews=previews)
 
     @get("/{name:str}", name="mail_preview")
     async def show(self, request: Request[Any, Any, Any], name: FromPath[str]) -> Template:
         """One template: subject, the HTML part in a sandboxed frame, the text part."""
-        if name not in SAMPLES:
+        if name not in previewable(request):
             raise NotFoundException()
         subject, text, _ = MailRenderer(request.app.state.settings).render_parts(name, sample(name))
         return render(request, "dev/mail_preview.html", name=name, subject=subject, text=text)
@@ -142,7 +148,7 @@ class MailPreviewController(Controller):
     @get("/{name:str}/html", name="mail_preview_html")
     async def html(self, request: Request[Any, Any, Any], name: FromPath[str]) -> Response[str]:
         """The HTML part alone, for the frame."""
-        if name not in SAMPLES:
+        if name not in previewable(request):
             raise NotFoundException()
         _, _, html = MailRenderer(request.app.state.settings).render_parts(name, sample(name))
         return Response(

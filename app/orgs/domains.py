@@ -39,6 +39,7 @@ from app.auth.core.toolkit import security_of
 from app.auth.models import User
 from app.auth.routes.common import FormData
 from app.db import DBSession
+from app.orgs import events
 from app.orgs.forms import text, uuid_or_none
 from app.web.flash import flash
 from app.web.htmx import render, see_other
@@ -206,9 +207,8 @@ class DomainJoinController(Controller):
 async def _announce_joined(
     db: DBSession, request: Request[Any, Any, Any], org_id: UUID, user_id: UUID
 ) -> None:
-    from app.api.webhooks import announce_member  # app.api imports the organization pages' modules
-
-    await announce_member(db, org_id, "member.joined", user_id, security_of(request).clock.now())
+    now = security_of(request).clock.now()
+    await events.announce_member(db, request.app.state.settings, org_id, "member.joined", user_id, now)
 
 
 async def domain_offers(request: Request[Any, Any, Any], db: DBSession) -> list[Any]:

@@ -32,6 +32,7 @@ from app.auth.core.orgs import OrgContext
 from app.auth.core.toolkit import Security, security_of
 from app.auth.models import User
 from app.db import DBSession
+from app.orgs import events
 from app.web.flash import flash
 from app.web.htmx import see_other
 
@@ -129,7 +130,7 @@ class InvitationController(Controller):
                 org_id=invitation.org_id,
                 invitation_id=str(invitation.id),
             )
-            await _announce_acceptance(db_session, security, invitation, account.id, outcome.outcome)
+            await _announce_acceptance(db_session, request, invitation, account.id, outcome.outcome)
             flash(request, f"Welcome to {invitation.org_name}.", "success")
             response = see_other(request, f"/o/{outcome.org_slug}/")
             expire_cookie(response, _cookie(security), secure=security.secure_cookies)
@@ -142,17 +143,17 @@ class InvitationController(Controller):
 
 
 async def _announce_acceptance(
-    db: DBSession, security: Security, invitation: Invitation, user_id: UUID, outcome: str
+    db: DBSession, request: Request[Any, Any, Any], invitation: Invitation, user_id: UUID, outcome: str
 ) -> None:
     """Webhooks: the invitation was accepted, and (unless it promoted a member) someone joined."""
-    from app.api.webhooks import announce_invitation, announce_member  # app.api imports this module
-
-    now = security.clock.now()
-    await announce_invitation(db, "invitation.accepted", invitation, now)
+    settings, now = request.app.state.settings, security_of(request).clock.now()
+    await events.announce_invitation(db, settings, "invitation.accepted", invitation, now)
     if outcome == "joined":
-        await announce_member(db, invitation.org_id, "member.joined", user_id, now)
+        await events.announce_member(db, settings, invitation.org_id, "member.joined", user_id, now)
     else:
-        await announce_member(db, invitation.org_id, "member.role_changed", user_id, now, role="owner")
+        await events.announce_member(
+            db, settings, invitation.org_id, "member.role_changed", user_id, now, role="owner"
+        )
 
 
 async def waiting_invitation(request: Request[Any, Any, Any], db: DBSession) -> Invitation | None:

@@ -35,6 +35,7 @@ from app.auth.core.tenancy import org_of, requires_org_member, requires_org_perm
 from app.auth.core.toolkit import security_of
 from app.auth.routes.common import FormData
 from app.db import DBSession
+from app.orgs import events
 from app.orgs.forms import InviteForm, text, uuid_or_none
 from app.orgs.invitations import mail_invitation
 from app.orgs.services import members_of
@@ -84,8 +85,14 @@ class MembersController(Controller):
             role_id=str(role_id),
         )
         role_key = next((r.key for r in await roles_for(db_session, org.org_id) if r.id == role_id), "")
-        await _webhooks().announce_member(
-            db_session, org.org_id, "member.role_changed", member.user_id, _now(request), role=role_key
+        await events.announce_member(
+            db_session,
+            request.app.state.settings,
+            org.org_id,
+            "member.role_changed",
+            member.user_id,
+            _now(request),
+            role=role_key,
         )
         flash(request, "Role changed.", "success")
         return see_other(request, f"/o/{org.slug}/members")
@@ -110,8 +117,14 @@ class MembersController(Controller):
             target_type="user",
             target_id=str(member.user_id),
         )
-        await _webhooks().announce_member(
-            db_session, org.org_id, "member.left", member.user_id, _now(request), reason="removed"
+        await events.announce_member(
+            db_session,
+            request.app.state.settings,
+            org.org_id,
+            "member.left",
+            member.user_id,
+            _now(request),
+            reason="removed",
         )
         flash(request, "Member removed.", "success")
         return see_other(request, f"/o/{org.slug}/members")
@@ -122,8 +135,14 @@ class MembersController(Controller):
         org = org_of(request)
         await leave_org(db_session, security_of(request), org)
         await audit(db_session, request, "org.member.left", actor_id=org.user_id, org_id=org.org_id)
-        await _webhooks().announce_member(
-            db_session, org.org_id, "member.left", org.user_id, _now(request), reason="left"
+        await events.announce_member(
+            db_session,
+            request.app.state.settings,
+            org.org_id,
+            "member.left",
+            org.user_id,
+            _now(request),
+            reason="left",
         )
         flash(request, f"You left {org.name}.", "success")
         return see_other(request, "/dashboard")
@@ -147,7 +166,9 @@ class MembersController(Controller):
             raise OrgRuleError("That member is an owner already.", status=409)
         invitation, token = await invite(db_session, security_of(request), org, member.email, OWNER_ROLE_ID)
         mail_invitation(db_session, request, org, invitation, token, "Owner")
-        await _webhooks().announce_invitation(db_session, "invitation.created", invitation, _now(request))
+        await events.announce_invitation(
+            db_session, request.app.state.settings, "invitation.created", invitation, _now(request)
+        )
         await audit(
             db_session,
             request,
@@ -178,7 +199,9 @@ class MembersController(Controller):
             r.name for r in await roles_for(db_session, org.org_id) if r.id == invitation.role_id
         )
         mail_invitation(db_session, request, org, invitation, token, role_name)
-        await _webhooks().announce_invitation(db_session, "invitation.created", invitation, _now(request))
+        await events.announce_invitation(
+            db_session, request.app.state.settings, "invitation.created", invitation, _now(request)
+        )
         await audit(
             db_session,
             request,
@@ -208,8 +231,12 @@ class MembersController(Controller):
         old, role_name = pending[invitation_id]
         invitation, token = await invite(db_session, security, org, old.email, old.role_id)
         mail_invitation(db_session, request, org, invitation, token, role_name)
-        await _webhooks().announce_invitation(db_session, "invitation.revoked", old, _now(request))
-        await _webhooks().announce_invitation(db_session, "invitation.created", invitation, _now(request))
+        await events.announce_invitation(
+            db_session, request.app.state.settings, "invitation.revoked", old, _now(request)
+        )
+        await events.announce_invitation(
+            db_session, request.app.state.settings, "invitation.created", invitation, _now(request)
+        )
         await audit(
             db_session,
             request,
@@ -235,7 +262,9 @@ class MembersController(Controller):
         if not await revoke_invitation(db_session, security_of(request), org, invitation_id):
             raise NotFoundException()
         revoked = await db_session.get_one(OrgInvitation, invitation_id)
-        await _webhooks().announce_invitation(db_session, "invitation.revoked", revoked, _now(request))
+        await events.announce_invitation(
+            db_session, request.app.state.settings, "invitation.revoked", revoked, _now(request)
+        )
         await audit(
             db_session,
             request,
@@ -247,13 +276,6 @@ class MembersController(Controller):
         )
         flash(request, "Invitation revoked.", "success")
         return see_other(request, f"/o/{org.slug}/members")
-
-
-def _webhooks() -> Any:
-    """`app.api.webhooks`, imported late: `app.api` imports this package's modules."""
-    from app.api import webhooks
-
-    return webhooks
 
 
 def _now(request: Request[Any, Any, Any]) -> datetime:

@@ -26,6 +26,7 @@ from app.auth.core.models import (
 from app.auth.core.orgs import OWNER_ROLE_ID, available_slug, create_org, slug_from_name
 from app.auth.models import User
 from app.projects.models import Project
+from app.web.landing import LANDING_PATH  # the org dashboard answers it
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,9 +45,6 @@ __all__ = (
     "recent_activity",
     "workspace_name",
 )
-
-LANDING_PATH = "/dashboard"
-"""Where a signed-in person lands: it forwards to the dashboard of their organization."""
 
 RECENT_ACTIVITY = 10
 """Events shown on the dashboard."""

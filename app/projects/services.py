@@ -23,6 +23,7 @@ from sqlalchemy.orm import joinedload
 from app.auth.core.audit_log import audit
 from app.auth.core.tenancy import OrgPermissionDenied, get_scoped, scoped
 from app.auth.models import User
+from app.features import enabled
 from app.projects.models import Project
 
 if TYPE_CHECKING:
@@ -258,6 +259,9 @@ async def _audit(
         name=project.name,
         **details,
     )
-    from app.api.webhooks import announce_project  # app.api's routes import this module
+    # --- feature: webhooks
+    if enabled(request.app.state.settings, "webhooks"):  # switched off: nothing is sent, nothing queued
+        from app.api.webhooks import announce_project  # app.api's routes import this module
 
-    await announce_project(db, ctx.org_id, action, project, _now(request))
+        await announce_project(db, ctx.org_id, action, project, _now(request))
+    # --- end feature: webhooks

@@ -28,10 +28,10 @@ from litestar.status_codes import (
 from litestar.utils.scope.state import ScopeState
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from app.api.problems import problem_response
 from app.auth.core.middleware import SKIP_PREFIXES
 from app.auth.core.session_store import resume_session
 from app.auth.core.toolkit import security_of
+from app.features import enabled
 from app.web.htmx import is_htmx
 
 if TYPE_CHECKING:
@@ -156,8 +156,12 @@ def error_response(
 ) -> Response[Any]:
     """The error answer for `status` in the form the client asked for."""
     title = TITLES.get(status, "Error")
-    if request.url.path.startswith("/api/"):
+    # --- feature: api
+    if request.url.path.startswith("/api/") and enabled(request.app.state.settings, "api"):
+        from app.api.problems import problem_response
+
         return problem_response(request, status, headers=headers)  # RFC 9457 bodies for the whole API
+    # --- end feature: api
     if _wants_json(request):
         return Response(
             {"status": status, "error": title}, status_code=status, headers=headers, media_type=MediaType.JSON

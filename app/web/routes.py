@@ -1,4 +1,4 @@
-"""Site pages that belong to no feature: home, the form demo, the theme switch, health."""
+"""Site pages that belong to no feature: home, the form demo, the theme switch, the landing page."""
 
 from __future__ import annotations
 
@@ -10,13 +10,16 @@ from litestar.params import Body
 from litestar.response import Template
 
 from app.auth.core.cookies import cookie_name, set_cookie
+from app.auth.core.guards import requires_user
 from app.auth.core.redirects import safe_redirect_target
 from app.web.flash import flash
 from app.web.forms import DemoForm
 from app.web.htmx import is_htmx, render, see_other
+from app.web.landing import LANDING_PATH
 from app.web.templating import THEME_COOKIE, THEMES
 
 FormBody = Body(media_type=RequestEncodingType.URL_ENCODED)
+
 THEME_MAX_AGE = 365 * 24 * 3600
 
 
@@ -59,3 +62,18 @@ class SiteController(Controller):
             response, cookie_name(THEME_COOKIE, secure=secure), theme, secure=secure, max_age=THEME_MAX_AGE
         )
         return response
+
+
+class AccountLandingController(Controller):
+    """`/dashboard` when FEATURE_ORGS is off: sign-in, registration and "already signed in" land here.
+
+    With organizations on, their dashboard answers this path; without them there is no product page
+    yet, so the account's settings are the landing. A fork replaces this with its own first page.
+    """
+
+    include_in_schema = False
+
+    @get(LANDING_PATH, name="landing", guards=[requires_user])
+    async def landing(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        """Into the account's settings."""
+        return see_other(request, "/settings/profile")

@@ -21,9 +21,9 @@ from jinja2 import (
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
-from app.admin.banner import impersonating
 from app.auth.core.cookies import cookie_name
 from app.auth.core.policy import SecurityPolicy
+from app.features import enabled_names
 from app.formatting import human_duration, initials, mixed_scripts
 from app.web.flash import consume_flashes
 
@@ -53,6 +53,10 @@ def current_theme(request: Request[Any, Any, Any]) -> str:
     secure = request.app.state.settings.cookies_secure
     theme = request.cookies.get(cookie_name(THEME_COOKIE, secure=secure), "system")
     return theme if theme in THEMES else "system"
+
+
+def _nobody_impersonated(_request: Request[Any, Any, Any]) -> None:
+    """Without the admin console nobody signs in as someone else: no banner."""
 
 
 def build_template_config(settings: Settings, policy: SecurityPolicy) -> TemplateConfig[JinjaTemplateEngine]:
@@ -90,8 +94,15 @@ def build_template_config(settings: Settings, policy: SecurityPolicy) -> Templat
         consume_flashes=consume_flashes,
         themes=THEMES,
         policy=policy,
-        impersonating=impersonating,
+        # The FEATURE_* switches that are on, by name: `{% if "orgs" in features %}` (docs/features.md).
+        features=enabled_names(settings),
+        impersonating=_nobody_impersonated,
     )
+    # --- feature: admin
+    from app.admin.banner import impersonating
+
+    environment.globals["impersonating"] = impersonating
+    # --- end feature: admin
     environment.filters["duration"] = human_duration
     environment.filters["initials"] = initials
     environment.tests["mixed_scripts"] = mixed_scripts

@@ -31,7 +31,9 @@ async def grow(accounts: Accounts, db: AsyncSession, start: int, count: int) -> 
         # resume, guard, the page's one query
         ("/admin/users", 3),
         ("/admin/users?q=user&filter=two_factor&sort=email", 3),
+        # --- feature: orgs
         ("/admin/orgs", 3),
+        # --- end feature: orgs
         # resume, guard, the outbox backlog (the queue counts go to the queue, not counted here when Redis)
         ("/admin/jobs", None),
         # resume, guard, the daily counts, the totals (+ queue count)

@@ -393,7 +393,7 @@ async def test_codes_are_refused_while_the_address_must_wait(
 async def test_switched_off_every_route_answers_404_and_the_sign_in_page_does_not_offer_it(
     settings: Settings, db: AsyncSession, clock: FrozenClock
 ) -> None:
-    switched_off = settings.model_copy(update={"magic_link_enabled": False})
+    switched_off = settings.model_copy(update={"feature_magic_link": False})
     app = create_app(switched_off, clock=clock)
     async with AsyncTestClient(app=app, base_url=BASE_URL) as client:
         web = WebClient(client)

@@ -11,7 +11,7 @@ from app.auth.core.clock import FrozenClock
 from app.auth.core.maintenance import purge_expired_rows
 from app.auth.models import AuthSession, LoginThrottle, RememberToken
 from app.jobs import task_options
-from app.worker import TASKS
+from app.worker import worker_tasks
 from tests.support.accounts import Accounts
 from tests.support.web import WebClient
 
@@ -51,7 +51,7 @@ async def test_throttles_that_demand_a_reset_are_never_forgotten(
 
 
 def test_every_worker_task_declares_timeout_retries_and_ttl(settings: object) -> None:
-    for task in TASKS:
+    for task in worker_tasks():
         options = task_options(task.__name__, settings)  # type: ignore[arg-type]
         assert options.timeout > 0
         assert options.retries >= 1

@@ -70,6 +70,7 @@ async def test_registration_confirmation_and_sign_in_leave_no_secret_in_the_logs
     assert_not_logged(capfd.readouterr().err, secrets)
 
 
+@pytest.mark.needs_features("magic_link")
 async def test_reset_magic_link_email_and_password_change_leave_no_secret_in_the_logs(
     settings: Settings,
     db: AsyncSession,

@@ -524,6 +524,7 @@ async def test_sign_out_everywhere_else_reaches_remembered_browsers_whose_sessio
     assert not await signed_in(laptop)
 
 
+@pytest.mark.needs_features("magic_link")
 async def test_a_session_begun_by_a_mailed_link_does_not_count_for_sudo(
     accounts: Accounts, web: WebClient, mailbox: Mailbox
 ) -> None:

@@ -16,6 +16,7 @@ import re
 from datetime import timedelta
 
 import httpx
+import pytest
 from litestar import Litestar
 from litestar.testing.transport import TestClientTransport as AppTransport
 from sqlalchemy import text
@@ -156,6 +157,7 @@ async def submit_at_once(path: str, data: dict[str, str], *browsers: WebClient) 
 # --- codes and links are bound to the browser that asked, even one that asked for its own
 
 
+@pytest.mark.needs_features("magic_link")
 async def test_a_sign_in_code_typed_in_a_browser_waiting_for_its_own_code_does_not_sign_in(
     accounts: Accounts, web: WebClient, mailbox: Mailbox, db: AsyncSession
 ) -> None:
@@ -188,6 +190,7 @@ async def test_a_registration_code_typed_in_a_browser_that_registered_another_ad
     assert confirmed.all() == []
 
 
+@pytest.mark.needs_features("magic_link")
 async def test_a_sign_in_link_opened_in_a_browser_that_asked_for_its_own_link_signs_nobody_in(
     accounts: Accounts, web: WebClient, mailbox: Mailbox, db: AsyncSession
 ) -> None:
@@ -297,6 +300,7 @@ async def test_a_reset_link_for_the_old_address_that_escaped_retirement_is_still
 # --- once, and within the policy lifetime (the cases the flows' own test files do not cover yet)
 
 
+@pytest.mark.needs_features("magic_link")
 async def test_a_sign_in_code_works_once(
     accounts: Accounts, web: WebClient, mailbox: Mailbox, db: AsyncSession
 ) -> None:
@@ -312,6 +316,7 @@ async def test_a_sign_in_code_works_once(
     assert await sessions(db) == 1
 
 
+@pytest.mark.needs_features("magic_link")
 async def test_a_sign_in_code_expires_at_the_end_of_its_policy_lifetime(
     app: Litestar, accounts: Accounts, web: WebClient, mailbox: Mailbox, db: AsyncSession, clock: FrozenClock
 ) -> None:

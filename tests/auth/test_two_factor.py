@@ -363,6 +363,7 @@ async def test_remember_me_restores_only_up_to_the_second_step(
     assert await signed_in(web)
 
 
+@pytest.mark.needs_features("magic_link")
 async def test_every_way_in_asks_an_enrolled_account_for_the_second_factor(
     accounts: Accounts, web: WebClient, mailbox: Mailbox, db: AsyncSession
 ) -> None:

@@ -25,6 +25,7 @@ from app.models import metadata
 from app.settings import Settings
 from scripts.embedded_pg import database_name, ensure_database, start_embedded_server, with_database
 from tests.support.dns_server import DnsServer
+from tests.support.features import feature_settings
 
 TEST_SECRET = "test-secret-key-" + "x" * 40
 # The queue name of this test process. Tests that need a queue of their own name it
@@ -110,6 +111,7 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "saq_queue_name": TEST_QUEUE,
         "log_level": os.environ.get("TEST_LOG_LEVEL", "WARNING"),
         "saq_shutdown_grace": 0,
+        **feature_settings(),  # GATEHOUSE_FEATURES (tests/support/features.py)
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]

@@ -96,7 +96,13 @@ async def test_a_static_path_no_file_can_have_is_not_found(web: WebClient, path:
 
 
 @pytest.mark.parametrize(
-    "page", ["/confirm-email", "/login/email/link", "/reset-password", "/settings/email/confirm"]
+    "page",
+    [
+        "/confirm-email",
+        pytest.param("/login/email/link", marks=pytest.mark.needs_features("magic_link")),
+        "/reset-password",
+        "/settings/email/confirm",
+    ],
 )
 async def test_a_mailed_link_with_a_token_no_cookie_can_carry_is_an_invalid_link(
     web: WebClient, page: str

@@ -20,8 +20,8 @@ def test_the_vendored_icons_match_their_manifest() -> None:
 async def test_the_signed_in_shell_draws_decorative_inline_icons(accounts: Accounts, web: WebClient) -> None:
     await accounts.create()
     await accounts.login(web)
-    page = await web.get("/orgs")
-    for name in ("log-out", "building-2", "settings"):
+    page = await web.get("/settings/profile")
+    for name in ("log-out", "shield-check", "settings"):
         drawn = re.search(
             rf'<span class="icon icon-{name}" aria-hidden="true">\s*(?:<!--.*?-->\s*)?<svg', page.text, re.S
         )

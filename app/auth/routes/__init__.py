@@ -5,10 +5,10 @@ from app.auth.routes.connected_accounts import ConnectedAccountsController
 from app.auth.routes.email_change import EmailChangeController
 from app.auth.routes.magic import MagicLinkController
 from app.auth.routes.oauth import OAuthController
-from app.auth.routes.passkeys import PasskeyController
+from app.auth.routes.passkeys import PasskeyAnswersController, PasskeyController
 from app.auth.routes.recovery import RecoveryController
 from app.auth.routes.register import RegistrationController
-from app.auth.routes.security import SecurityController
+from app.auth.routes.security import SecurityController, TwoFactorSettingsController
 from app.auth.routes.session import SessionController
 from app.auth.routes.settings import SettingsController
 from app.auth.routes.two_factor import TwoFactorController
@@ -18,16 +18,15 @@ CONTROLLERS = (
     SessionController,
     SettingsController,
     RecoveryController,
-    MagicLinkController,
     EmailChangeController,
-    PasskeyController,
+    PasskeyAnswersController,
     TwoFactorController,
     SecurityController,
-    OAuthController,
-    ConnectedAccountsController,
     AccountController,
     RestoreController,
 )
+"""Always registered. The optional ones (magic link, passkeys, TOTP settings, OAuth) are in
+`app.features`, registered when their FEATURE_* setting is on."""
 
 __all__ = (
     "CONTROLLERS",
@@ -36,6 +35,7 @@ __all__ = (
     "EmailChangeController",
     "MagicLinkController",
     "OAuthController",
+    "PasskeyAnswersController",
     "PasskeyController",
     "RecoveryController",
     "RegistrationController",
@@ -44,4 +44,5 @@ __all__ = (
     "SessionController",
     "SettingsController",
     "TwoFactorController",
+    "TwoFactorSettingsController",
 )

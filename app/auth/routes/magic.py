@@ -44,10 +44,10 @@ from app.settings import Settings
 from app.web.htmx import render, see_other
 
 
-def requires_magic_link_enabled(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+def requires_feature_magic_link(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Switched off in settings, sign-in by email does not exist: every route answers 404."""
     settings: Settings = connection.app.state.settings
-    if not settings.magic_link_enabled:
+    if not settings.feature_magic_link:
         raise NotFoundException()
 
 
@@ -61,7 +61,7 @@ class MagicLinkController(Controller):
     """From "email me a sign-in link" to a signed-in user, by link or by code."""
 
     include_in_schema = False
-    guards = [requires_magic_link_enabled]
+    guards = [requires_feature_magic_link]
 
     @get(REQUEST_PATH, name="magic_link", guards=[requires_anonymous])
     async def form(self, request: Request[Any, Any, Any]) -> Template:

@@ -118,7 +118,7 @@ def next_of(data: dict[str, Any], default: str = "") -> str:
 
 
 class PasskeyController(Controller):
-    """The passkey pages and their WebAuthn ceremonies."""
+    """The passkey settings page and signing in with a passkey alone (FEATURE_PASSKEYS)."""
 
     include_in_schema = False
     exception_handlers = {PasskeyRefused: passkey_refused}
@@ -221,6 +221,17 @@ class PasskeyController(Controller):
             redirect=partial(follow, request),
             next_url=next_of(data) or None,
         )
+
+
+class PasskeyAnswersController(Controller):
+    """A registered passkey answering the second step of signing in, or a sudo prompt.
+
+    Outside FEATURE_PASSKEYS on purpose: with passkeys switched off nobody can add one, but a
+    passkey someone already registered still protects their account, so it must still be answerable.
+    """
+
+    include_in_schema = False
+    exception_handlers = {PasskeyRefused: passkey_refused}
 
     # --- the second factor [16]
 

@@ -39,10 +39,10 @@ from app.auth.routes.common import (
     land_from_mail,
 )
 from app.db import DBSession
-from app.orgs.invitations import waiting_invitation
-from app.orgs.services import LANDING_PATH
+from app.features import enabled
 from app.web.flash import flash
 from app.web.htmx import render, see_other
+from app.web.landing import LANDING_PATH
 
 CLOSED_FOR_ADDRESS = "Registration is not open for this address."
 CONFIRM_PATH = "/confirm-email"  # mailed links point here: keep AccountAdapter.PAGES["confirm_email"] in step
@@ -56,7 +56,13 @@ class RegistrationController(Controller):
     @get("/register", name="register", guards=[requires_anonymous])
     async def form(self, request: Request[Any, Any, Any], db_session: DBSession) -> Template:
         """The registration form (with the invited address, when coming from an invitation)."""
-        invitation = await waiting_invitation(request, db_session)
+        invitation = None
+        # --- feature: orgs
+        if enabled(request.app.state.settings, "orgs"):
+            from app.orgs.invitations import waiting_invitation
+
+            invitation = await waiting_invitation(request, db_session)
+        # --- end feature: orgs
         form = RegistrationForm(email=invitation.email if invitation else "")
         return render(request, "auth/register.html", form=form, invitation=invitation, headers=NO_STORE)
 

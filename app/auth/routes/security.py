@@ -43,13 +43,13 @@ from app.db import DBSession
 from app.web.flash import flash
 from app.web.htmx import render, see_other
 
-__all__ = ("SecurityController",)
+__all__ = ("SecurityController", "TwoFactorSettingsController")
 
 SECRET_PAGE_HEADERS = {**NO_STORE, "Referrer-Policy": "no-referrer"}
 
 
 class SecurityController(Controller):
-    """`/settings/security` and `/settings/two-factor`."""
+    """`/settings/security`: the overview, and the browsers trusted to skip the second step."""
 
     path = "/settings"
     guards = [requires_user, refuses_impersonation]
@@ -115,7 +115,17 @@ class SecurityController(Controller):
         flash(request, "No browser skips two-step verification any more.", "success")
         return see_other(request, "/settings/security")
 
-    # --- two-step verification with an authenticator app
+
+class TwoFactorSettingsController(Controller):
+    """`/settings/two-factor`: the authenticator app and backup codes (FEATURE_TOTP).
+
+    Its own controller so that switching TOTP off removes exactly these routes; the second step of
+    signing in (`TwoFactorController`) stays, so an account that already has a factor keeps it.
+    """
+
+    path = "/settings"
+    guards = [requires_user, refuses_impersonation]
+    include_in_schema = False
 
     @get("/two-factor", name="settings_two_factor")
     async def two_factor(self, request: Request[Any, Any, Any], db_session: DBSession) -> Template:
