@@ -12,9 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.core.clock import FrozenClock
 from app.auth.core.data_export import purge_stale_exports
-from app.auth.core.models import DataExport
+from app.auth.core.models import DataExport, Organization
 from app.auth.core.orgs import create_org
+
+# --- feature: orgs
 from app.projects.models import Project
+
+# --- end feature: orgs
 from tests.auth.test_sessions import cost_of
 from tests.support.accounts import Accounts
 from tests.support.mail import Mailbox
@@ -27,8 +31,11 @@ SUBJECT = "Your Gatehouse data export is ready"
 async def export_token(accounts: Accounts, web: WebClient, mailbox: Mailbox, db: AsyncSession) -> str:
     """ada@example.com, signed in, with a project, asks for an export; the token from the mail."""
     ada = await accounts.create("ada@example.com")
-    org = await create_org(db, owner_id=ada.id, name="Acme", slug="acme")
-    db.add(Project(org_id=org.id, name="Launch", created_by=ada.id))
+    await create_org(db, owner_id=ada.id, name="Acme", slug="acme")
+    # --- feature: orgs
+    org_id = await db.scalar(select(Organization.id).where(Organization.slug == "acme"))
+    db.add(Project(org_id=org_id, name="Launch", created_by=ada.id))
+    # --- end feature: orgs
     await db.commit()
     await accounts.login(web, "ada@example.com")
     await web.get("/settings/account")
@@ -49,7 +56,9 @@ async def test_the_link_downloads_the_archive_once(
     assert first.headers["content-disposition"].startswith("attachment")
     archive = json.loads(first.text)
     assert archive["profile"]["email"] == "ada@example.com"
+    # --- feature: orgs
     assert [p["name"] for p in archive["projects_created"]] == ["Launch"]
+    # --- end feature: orgs
     assert archive["organization_memberships"][0]["slug"] == "acme"
     assert any(e["action"] == "auth.login.succeeded" for e in archive["security_events"])
     assert "password_hash" not in first.text
