@@ -16,16 +16,18 @@ from tests.support.database import scratch_database_name, server_url
 
 ROOT = Path(__file__).resolve().parent.parent
 # A cross-section of what remains, kept to a couple of minutes: settings and their docs, migrations
-# against the models, registration into the org-less landing, the switches of what is left.
+# against the models, a registration into the org-less landing, an account deletion, the switches
+# of what is left.
 REPRESENTATIVE = (
     "tests/test_settings.py",
     "tests/test_migrations.py::test_models_and_migrations_do_not_differ",
-    "tests/auth/test_registration.py",
+    "tests/auth/test_registration.py::test_confirming_with_the_code_signs_in_on_this_browser",
+    "tests/auth/test_account_deletion.py::test_deletion_ends_the_sessions_and_an_unused_reset_link",
     "tests/test_features.py::test_the_minimal_app_signs_up_into_account_settings_and_links_no_missing_page",
     "tests/test_features.py::test_switching_on_a_removed_feature_stops_the_app",
 )
 
-pytestmark = [pytest.mark.needs_features("orgs"), pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.needs_features("orgs"), pytest.mark.timeout(600), pytest.mark.heavy(seconds=25)]
 
 
 def copy_checkout(target: Path) -> None:
