@@ -120,9 +120,12 @@ def register_and_confirm(page: Page, email: str, *, javascript: bool = True) -> 
 def sign_out(page: Page) -> None:
     """Open the account menu and press "Sign out"; end on the sign-in page that says so."""
     header = page.get_by_role("banner")
+    page.wait_for_load_state()  # a page still loading may take the click before its menu works
     header.locator("summary.avatar-button").click()
-    header.get_by_role("button", name="Sign out", exact=True).click()
-    expect(page).to_have_url(re.compile(r"/login\?signed_out=1$"))
+    button = header.get_by_role("button", name="Sign out", exact=True)
+    expect(button).to_be_visible()
+    button.click()
+    expect(page).to_have_url(re.compile(r"/login\?signed_out=1$"), timeout=15_000)
     expect(page.get_by_role("status").filter(has_text="You have signed out.")).to_be_visible()
 
 
