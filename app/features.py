@@ -155,6 +155,7 @@ FEATURES: dict[str, Feature] = {
                 "templates/emails/api_token_created.html",
                 "templates/emails/api_token_created.txt",
                 "tests/api",
+                "tests/admin/test_tokens.py",
                 "e2e/test_api_tokens.py",
             ),
         ),

@@ -250,7 +250,9 @@ async def test_every_admin_write_without_fresh_sudo_goes_to_sudo(
     await admin.web.get("/admin/")
     clock.advance(timedelta(minutes=16))
     writes = [path for method, path in admin_routes(app) if method == "POST"]
+    # --- feature: orgs
     assert "/admin/orgs/00000000-0000-0000-0000-000000000000/delete" in writes
+    # --- end feature: orgs
     for path in writes:
         if path == "/admin/impersonation/stop":  # ends an impersonation: never held back
             continue

@@ -71,6 +71,8 @@ async def test_a_users_page_costs_the_same_however_many_sessions_tokens_and_even
     assert len(many.statements) == len(few.statements), many.statements
 
 
+# --- feature: orgs
+@pytest.mark.needs_features("orgs")
 async def test_an_org_page_costs_the_same_however_many_members_and_tokens_it_has(
     admin: Admin, accounts: Accounts, db: AsyncSession, app: Litestar, clock: FrozenClock
 ) -> None:
@@ -90,3 +92,6 @@ async def test_an_org_page_costs_the_same_however_many_members_and_tokens_it_has
     assert status == 200
     assert len(many.statements) == len(few.statements), many.statements
     assert "Bot 4" in (await admin.web.get(path)).text
+
+
+# --- end feature: orgs

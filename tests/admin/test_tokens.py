@@ -6,6 +6,7 @@ import secrets
 from datetime import timedelta
 from uuid import UUID
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,6 +16,8 @@ from app.auth.core.orgs import create_org
 from app.auth.models import User
 from tests.admin.conftest import Admin
 from tests.support.accounts import Accounts
+
+pytestmark = pytest.mark.needs_features("api")
 
 
 async def token(
