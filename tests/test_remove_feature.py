@@ -1,5 +1,5 @@
 """`scripts/remove_feature.py orgs` on a copy of the checkout leaves an app that builds, migrates
-and passes its tests (CI also runs the copy's whole `make test-unit`: `.ci/run`)."""
+and passes a cross-section of its tests (docs/features.md says how to run the copy's whole suite)."""
 
 from __future__ import annotations
 
