@@ -28,7 +28,7 @@ from app.auth.core.models import ApiToken, Membership, Organization, OrgRole
 from app.auth.core.orgs import PERMISSIONS, OrgContext
 from app.auth.core.ratelimit import RateLimitExceeded, Rule
 from app.auth.core.session_store import CurrentUser
-from app.auth.core.tenancy import OrgSuspended
+from app.auth.core.tenancy import OrgSuspended, org_context_columns
 from app.auth.core.tokens import token_digest
 from app.auth.core.toolkit import Security, security_of
 
@@ -279,22 +279,7 @@ def _org_statement(security: Security) -> Any:
     cached = security.extra.get(_ORG_KEY)
     if cached is None:
         cached = (
-            select(
-                Organization.id,
-                Organization.slug,
-                Organization.name,
-                Organization.personal,
-                Organization.require_mfa,
-                Organization.allowed_sign_in,
-                Organization.session_max_age,
-                Organization.domain_join,
-                Organization.suspended_at,
-                Membership.id.label("membership_id"),
-                OrgRole.id.label("role_id"),
-                OrgRole.key.label("role_key"),
-                OrgRole.name.label("role_name"),
-                OrgRole.permissions,
-            )
+            select(*org_context_columns())
             .outerjoin(
                 Membership,
                 (Membership.org_id == Organization.id) & (Membership.user_id == bindparam("user_id")),

@@ -124,6 +124,27 @@ class OrgSuspended(HTTPException):
 _CONTEXT_KEY = "tenancy.context_statement"
 
 
+def org_context_columns() -> tuple[Any, ...]:
+    """What an `OrgContext` is built from: the organization, its policy and state, the membership
+    and the role. The pages' lookup (below) and the API's (`api_auth`) select exactly these."""
+    return (
+        Organization.id,
+        Organization.slug,
+        Organization.name,
+        Organization.personal,
+        Organization.require_mfa,
+        Organization.allowed_sign_in,
+        Organization.session_max_age,
+        Organization.domain_join,
+        Organization.suspended_at,
+        Membership.id.label("membership_id"),
+        OrgRole.id.label("role_id"),
+        OrgRole.key.label("role_key"),
+        OrgRole.name.label("role_name"),
+        OrgRole.permissions,
+    )
+
+
 def _context_statement(security: Any) -> Any:
     """One statement: the organization by slug, the caller's membership and role, their second factor."""
     cached = security.extra.get(_CONTEXT_KEY)
@@ -133,20 +154,7 @@ def _context_statement(security: Any) -> Any:
         has_passkey = exists().where(WebAuthnCredential.user_id == user_id)
         cached = (
             select(
-                Organization.id,
-                Organization.slug,
-                Organization.name,
-                Organization.personal,
-                Organization.require_mfa,
-                Organization.allowed_sign_in,
-                Organization.session_max_age,
-                Organization.domain_join,
-                Organization.suspended_at,
-                Membership.id.label("membership_id"),
-                OrgRole.id.label("role_id"),
-                OrgRole.key.label("role_key"),
-                OrgRole.name.label("role_name"),
-                OrgRole.permissions,
+                *org_context_columns(),
                 or_(has_totp, has_passkey).label("has_second_factor"),
             )
             .join(Membership, (Membership.org_id == Organization.id) & (Membership.user_id == user_id))
