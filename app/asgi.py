@@ -24,6 +24,7 @@ from app.auth.core.crypto import derive_key
 from app.auth.core.limits import start_limits, stop_limits
 from app.auth.core.middleware import AuthenticationMiddleware
 from app.auth.core.pacing import hold_paced_answer
+from app.auth.core.security_events import LISTENER_KEY as SECURITY_EVENT_LISTENER
 from app.auth.core.web_security import (
     CrossSiteRequestMiddleware,
     MalformedHostMiddleware,
@@ -101,9 +102,15 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         openapi = openapi_config(settings.app_name, API_VERSION)
     # --- end feature: api
 
-    db_config = build_db_config(
-        settings, after_commit=dispatch_outbox, session_info={JOB_CIPHER_INFO_KEY: job_cipher(settings)}
-    )
+    session_info: dict[str, Any] = {JOB_CIPHER_INFO_KEY: job_cipher(settings)}
+    # --- feature: webhooks
+    if enabled(settings, "webhooks"):
+        from app.api.webhooks import announce_security
+
+        # The audit writer hands security events to it; organizations opt in (app.auth.core.security_events).
+        session_info[SECURITY_EVENT_LISTENER] = announce_security
+    # --- end feature: webhooks
+    db_config = build_db_config(settings, after_commit=dispatch_outbox, session_info=session_info)
     app = Litestar(
         route_handlers=route_handlers,
         plugins=[

@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import null, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.core.models import Membership, OrgRole, WebhookDelivery, WebhookEndpoint
+from app.auth.core.models import Membership, Organization, OrgRole, WebhookDelivery, WebhookEndpoint
+from app.auth.core.security_events import SECURITY_EVENTS, SecurityEvent
 from app.auth.core.webhooks import RETRY_SCHEDULE, check_url, new_secret, post_signed
 from app.auth.models import User
 from app.jobs import JOB_CIPHER_INFO_KEY, defer
@@ -37,6 +38,7 @@ __all__ = (
     "announce_invitation",
     "announce_member",
     "announce_project",
+    "announce_security",
     "create_endpoint",
     "deliver_webhook",
     "emit",
@@ -55,6 +57,8 @@ EVENTS = {
     "invitation.created": "An invitation was sent (or sent again, with a new link)",
     "invitation.accepted": "An invitation was accepted",
     "invitation.revoked": "A pending invitation was revoked",
+    # Security events reach an endpoint only while the organization's security policy opts into them.
+    **SECURITY_EVENTS,
 }
 """The events an endpoint can choose."""
 
@@ -103,27 +107,77 @@ async def emit(db: AsyncSession, org_id: UUID, event_type: str, data: dict[str, 
     """Queue `event_type` for every enabled endpoint of the organization that chose it; how many."""
     endpoints = (
         await db.scalars(
-            select(WebhookEndpoint).where(WebhookEndpoint.org_id == org_id, WebhookEndpoint.enabled.is_(True))
+            select(WebhookEndpoint.id).where(
+                WebhookEndpoint.org_id == org_id,
+                WebhookEndpoint.enabled.is_(True),
+                WebhookEndpoint.events.contains([event_type]),
+            )
         )
     ).all()
-    queued = 0
-    for endpoint in endpoints:
-        if event_type not in endpoint.events:
-            continue
-        event_id = f"msg_{secrets.token_hex(12)}"
-        payload = {"type": event_type, "timestamp": now.isoformat(), "data": data}
-        delivery = WebhookDelivery(
-            endpoint_id=endpoint.id,
-            event_id=event_id,
-            event_type=event_type,
-            payload=payload,
-            next_attempt_at=now,
+    for endpoint_id in endpoints:
+        await _queue(db, endpoint_id, event_type, data, now)
+    return len(endpoints)
+
+
+async def _queue(
+    db: AsyncSession, endpoint_id: UUID, event_type: str, data: dict[str, Any], now: datetime
+) -> None:
+    """One delivery of an event to one endpoint, and the job that sends it once the change commits."""
+    payload = {"type": event_type, "timestamp": now.isoformat(), "data": data}
+    delivery = WebhookDelivery(
+        endpoint_id=endpoint_id,
+        event_id=f"msg_{secrets.token_hex(12)}",
+        event_type=event_type,
+        payload=payload,
+        next_attempt_at=now,
+    )
+    db.add(delivery)
+    await db.flush()
+    defer(db, "deliver_webhook", delivery_id=str(delivery.id))
+
+
+async def announce_security(db: AsyncSession, event: SecurityEvent) -> int:
+    """A security event for the endpoints that chose it, of organizations whose policy opts into it.
+
+    A member's event goes to every such organization they belong to, an organization's event to
+    that organization only; never to a deleted or suspended one. One statement finds them all.
+    (The core's audit writer calls this through the session's listener: `app.orgs.events`.)
+    """
+    wanted = [event.type]
+    query = (
+        select(WebhookEndpoint.id, Organization.id)
+        .join(Organization, Organization.id == WebhookEndpoint.org_id)
+        .where(
+            Organization.security_events.contains(wanted),
+            Organization.deleted_at.is_(None),
+            Organization.suspended_at.is_(None),
+            WebhookEndpoint.enabled.is_(True),
+            WebhookEndpoint.events.contains(wanted),
         )
-        db.add(delivery)
-        await db.flush()
-        defer(db, "deliver_webhook", delivery_id=str(delivery.id))
-        queued += 1
-    return queued
+    )
+    data: dict[str, Any] = {
+        "action": event.action,
+        "actor_id": str(event.actor_id) if event.actor_id else None,
+        "ip_address": event.ip_address,
+    }
+    if event.about_org:
+        rows = (await db.execute(query.add_columns(null()).where(Organization.id == event.org_id))).all()
+    else:
+        rows = (
+            await db.execute(
+                query.add_columns(User.email)
+                .join(Membership, Membership.org_id == Organization.id)
+                .join(User, User.id == Membership.user_id)
+                .where(Membership.user_id == event.user_id)
+            )
+        ).all()
+        data = {"user_id": str(event.user_id), **data}
+    for endpoint_id, org_id, email in rows:
+        body = {**data, "org_id": str(org_id)}
+        if email is not None:
+            body["email"] = email
+        await _queue(db, endpoint_id, event.type, body, event.occurred_at)
+    return len(rows)
 
 
 _PROJECT_EVENTS = {

@@ -16,7 +16,7 @@ from sqlalchemy import exists, or_, select
 from app.auth.core.audit_log import audit
 from app.auth.core.guards import requires_sudo
 from app.auth.core.landing import NO_STORE
-from app.auth.core.models import TotpCredential, WebAuthnCredential
+from app.auth.core.models import Organization, TotpCredential, WebAuthnCredential
 from app.auth.core.orgs import (
     PERMISSIONS,
     SIGN_IN_KINDS,
@@ -29,10 +29,12 @@ from app.auth.core.orgs import (
     roles_for,
     set_security_policy,
 )
+from app.auth.core.security_events import SECURITY_EVENTS
 from app.auth.core.tenancy import org_of, requires_org_permission
 from app.auth.core.toolkit import security_of
 from app.auth.routes.common import FormData
 from app.db import DBSession
+from app.features import enabled
 from app.orgs.forms import text
 from app.web.flash import flash
 from app.web.htmx import render, see_other
@@ -50,9 +52,9 @@ class OrgSettingsController(Controller):
     include_in_schema = False
 
     @get("/settings", name="org_settings", guards=[requires_org_permission("org:settings")])
-    async def index(self, request: Request[Any, Any, Any]) -> Template:
+    async def index(self, request: Request[Any, Any, Any], db_session: DBSession) -> Template:
         """Name and address, security policy, danger zone."""
-        return _settings_page(request)
+        return await _settings_page(request, db_session)
 
     @post("/settings/name", name="org_settings_name", guards=[requires_org_permission("org:settings")])
     async def rename(
@@ -74,8 +76,8 @@ class OrgSettingsController(Controller):
         try:
             slug = await rename_slug(db_session, org, text(data, "slug"))
         except InvalidSlugError as exc:
-            return _settings_page(
-                request, slug_error=str(exc), typed_slug=text(data, "slug")[:60], status=422
+            return await _settings_page(
+                request, db_session, slug_error=str(exc), typed_slug=text(data, "slug")[:60], status=422
             )
         if slug != org.slug:
             await audit(
@@ -123,6 +125,7 @@ class OrgSettingsController(Controller):
             session_max_age=int(limit) if limit.isdigit() else None,
             actor_has_second_factor=has_factor,
             actor_session_kind=request.auth.kind,
+            security_events=_chosen_security_events(request, form),
         )
         await audit(
             db_session, request, "org.security_policy_changed", actor_id=org.user_id, org_id=org.org_id
@@ -184,11 +187,32 @@ class OrgSettingsController(Controller):
         return see_other(request, f"/o/{org.slug}/roles")
 
 
-def _settings_page(
-    request: Request[Any, Any, Any], *, slug_error: str = "", typed_slug: str = "", status: int = 200
+def _chosen_security_events(request: Request[Any, Any, Any], form: Any) -> list[str] | None:
+    """The security events the form opts into; None (unchanged) where the form has no such choice."""
+    # --- feature: webhooks
+    if enabled(request.app.state.settings, "webhooks"):
+        return [name for name in form.getall("security_events", []) if isinstance(name, str)]
+    # --- end feature: webhooks
+    return None
+
+
+async def _settings_page(
+    request: Request[Any, Any, Any],
+    db: DBSession,
+    *,
+    slug_error: str = "",
+    typed_slug: str = "",
+    status: int = 200,
 ) -> Template:
     org = org_of(request)
     longest = int(security_of(request).policy.session_absolute_timeout.total_seconds())
+    webhook_choices: dict[str, Any] = {}
+    # --- feature: webhooks
+    if enabled(request.app.state.settings, "webhooks"):
+        # Only this page needs the opt-ins: the organization's context on every page leaves them out.
+        opted_in = await db.scalar(select(Organization.security_events).where(Organization.id == org.org_id))
+        webhook_choices = {"security_events": SECURITY_EVENTS, "opted_in": opted_in or []}
+    # --- end feature: webhooks
     return render(
         request,
         "orgs/settings.html",
@@ -200,6 +224,7 @@ def _settings_page(
         slug_error=slug_error,
         typed_slug=typed_slug or org.slug,
         status=status,
+        **webhook_choices,
         headers=NO_STORE,
     )
 

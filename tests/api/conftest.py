@@ -6,7 +6,10 @@ from __future__ import annotations
 import pytest
 
 from app.settings import Settings
+from tests.api.receiver import receiver
 from tests.support.database import make_settings
+
+__all__ = ("receiver",)  # the local webhook receiver, for every API test
 
 PARTNER_ORIGIN = "https://partner.example"
 REQUESTS_PER_MINUTE = 25

@@ -31,6 +31,7 @@ from app.auth.core.clock import Clock, SystemClock
 from app.auth.core.models import AuditEvent
 from app.auth.core.net import client_ip
 from app.auth.core.policy import DEFAULT_POLICY
+from app.auth.core.security_events import forward as forward_security_event
 from app.auth.core.toolkit import security_of
 
 if TYPE_CHECKING:
@@ -84,6 +85,9 @@ async def record_event(
     )
     session.add(event)
     await session.flush()
+    # A security event also goes to the host's listener (the organizations' webhooks), in this
+    # transaction: `security_events` decides which actions those are.
+    await forward_security_event(session, record)
     return event
 
 

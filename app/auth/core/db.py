@@ -21,7 +21,14 @@ if TYPE_CHECKING:
     from litestar.types import Scope
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-__all__ = ("DB_STATE_KEY", "RequestDBConfig", "autocommit_engine", "release_connection", "request_session")
+__all__ = (
+    "DB_STATE_KEY",
+    "RequestDBConfig",
+    "autocommit_engine",
+    "release_connection",
+    "request_session",
+    "session_info",
+)
 
 DB_STATE_KEY = "db_config"
 """Where the host keeps its database wiring on `app.state`."""
@@ -41,6 +48,13 @@ def request_session(connection: ASGIConnection[Any, Any, Any, Any]) -> AsyncSess
     """The session of this request (the same object the route handler gets)."""
     config: RequestDBConfig = connection.app.state[DB_STATE_KEY]
     return config.provide_session(connection.app.state, connection.scope)
+
+
+def session_info(db_config: RequestDBConfig) -> dict[str, Any]:
+    """What the host puts in every request session's `info` (the security event listener, say), for a
+    session core code opens itself; empty when the wiring has none."""
+    configured = getattr(getattr(db_config, "session_config", None), "info", None)
+    return dict(configured) if isinstance(configured, dict) else {}
 
 
 async def release_connection(db: AsyncSession) -> None:

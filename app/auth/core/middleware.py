@@ -19,7 +19,7 @@ from litestar.enums import ScopeType
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.core.audit_log import audit
-from app.auth.core.db import autocommit_engine
+from app.auth.core.db import autocommit_engine, session_info
 from app.auth.core.redirects import safe_redirect_target
 from app.auth.core.remember import RememberVerdict
 from app.auth.core.remember_store import restore
@@ -97,7 +97,11 @@ class AuthenticationMiddleware:
         outgoing: list[Cookie],
     ) -> tuple[CurrentSession | None, CurrentUser | None]:
         names = security.cookies
-        async with AsyncSession(db_config.get_engine(), expire_on_commit=False) as db:
+        # The request's own session does not exist yet; this one carries the same `info`, so a theft
+        # noticed here reaches the security event listener like any other audit event.
+        async with AsyncSession(
+            db_config.get_engine(), expire_on_commit=False, info=session_info(db_config)
+        ) as db:
             restored = await restore(db, cookie, security)
             if restored.verdict is RememberVerdict.THEFT:
                 await audit(

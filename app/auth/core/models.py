@@ -431,6 +431,10 @@ class Organization(CoreBase):
     """Session kinds that may open the org's pages (empty: any); e.g. no `magic_link`."""
     session_max_age: Mapped[int | None] = mapped_column(Integer, default=None)
     """Seconds a session may have lived to open the org's pages (shorter than the global policy only)."""
+    security_events: Mapped[list[str]] = mapped_column(
+        JSONB, default=list, server_default=text("'[]'::jsonb")
+    )
+    """Security events (`security_events.SECURITY_EVENTS`) its webhook endpoints may be sent; empty: none."""
     domain_join: Mapped[str] = mapped_column(String(10), default="off")
     """People with a confirmed address at a verified domain: `off`, `offer` (may join) or `auto`."""
     suspended_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)

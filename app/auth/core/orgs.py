@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.core.clock import SystemClock
 from app.auth.core.models import Membership, Organization, OrgInvitation, OrgRole, OrgSlugRedirect
+from app.auth.core.security_events import chosen_events
 from app.auth.core.toolkit import Security
 
 __all__ = (
@@ -262,12 +263,14 @@ async def set_security_policy(
     session_max_age: int | None,
     actor_has_second_factor: bool,
     actor_session_kind: str,
+    security_events: Iterable[str] | None = None,
 ) -> None:
     """The organization's sign-in policy, enforced on every org request by `tenancy`.
 
     A policy that would shut out the person setting it on their next request is refused: requiring
     two-factor without having it, or leaving out how their own session signed in. An empty
     `allowed_sign_in` means any way; `session_max_age` may only be shorter than the global limit.
+    `security_events` (None: unchanged) are the security events its webhooks may be sent.
     """
     _require(ctx, "org:settings")
     kinds = sorted(set(allowed_sign_in))
@@ -289,11 +292,17 @@ async def set_security_policy(
             f"A session limit must be at least 5 minutes and shorter than {longest // 3600} hours.",
             status=422,
         )
-    await db.execute(
-        update(Organization)
-        .where(Organization.id == ctx.org_id)
-        .values(require_mfa=require_mfa, allowed_sign_in=kinds, session_max_age=session_max_age)
-    )
+    values: dict[str, Any] = {
+        "require_mfa": require_mfa,
+        "allowed_sign_in": kinds,
+        "session_max_age": session_max_age,
+    }
+    if security_events is not None:
+        try:
+            values["security_events"] = chosen_events(security_events)
+        except ValueError as exc:
+            raise OrgRuleError(str(exc), status=422) from exc
+    await db.execute(update(Organization).where(Organization.id == ctx.org_id).values(**values))
 
 
 async def delete_org(db: AsyncSession, ctx: OrgContext, *, now: datetime | None = None) -> datetime:
