@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.asgi import create_app
 from app.auth.core.clock import FrozenClock
+from app.logging import configure_logging
 from app.settings import Settings
 
 BASE_URL = "http://testserver.local"
@@ -80,16 +81,45 @@ def _htmx_headers(htmx: bool, headers: dict[str, str] | None) -> dict[str, str]:
     return {**(headers or {}), **({"HX-Request": "true"} if htmx else {})}
 
 
+_CLOCK = FrozenClock()
+"""The one clock of this test process: every app `app` builds keeps it, and each test resets it."""
+
+_APPS: dict[int, tuple[Settings, Litestar]] = {}
+"""The app for each settings object, built once per test process (see `app`)."""
+
+
 @pytest.fixture
 def clock() -> FrozenClock:
     """The app's clock: frozen at the start of the current minute; tests move it with `advance`."""
-    return FrozenClock(datetime.now(UTC).replace(second=0, microsecond=0))
+    _CLOCK.set(datetime.now(UTC).replace(second=0, microsecond=0))
+    return _CLOCK
 
 
 @pytest.fixture
-def app(settings: Settings, db: AsyncSession, clock: FrozenClock) -> Litestar:
-    """A fresh app on an emptied database (`db` runs first), on the test's clock."""
-    return create_app(settings, clock=clock)
+async def app(settings: Settings, db: AsyncSession, clock: FrozenClock) -> AsyncIterator[Litestar]:
+    """The app on an emptied database (`db` runs first), on the test's clock.
+
+    Building an app registers every route (~0.3 s, mostly Litestar reading handler signatures), so
+    each test process builds one per settings object and every test starts it afresh: the client's
+    lifespan runs the startup hooks (job queue, limiter, throttles) each time, and what a test
+    changes on the app (its state, a wrapped `asgi_handler`) is put back afterwards.
+    """
+    built = _APPS.get(id(settings))
+    if built is None or built[0] is not settings:
+        built = _APPS[id(settings)] = (settings, create_app(settings, clock=clock))
+    app = built[1]
+    configure_logging(settings)  # onto this test's output streams, as building the app would
+    handler, state, routes = app.asgi_handler, dict(app.state), len(app.routes)
+    yield app
+    # The test client ran the lifespan in a thread of its own, whose shutdown could not close the
+    # connections the requests opened on this loop: close them here, so the next test starts clean.
+    await app.state.db_config.get_engine().dispose()
+    if len(app.routes) != routes:  # the test registered a route of its own: never show it to another
+        del _APPS[id(settings)]
+    app.asgi_handler = handler
+    for key in [key for key in app.state if key not in state]:
+        del app.state[key]
+    app.state.update(state)
 
 
 @pytest.fixture
