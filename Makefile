@@ -16,10 +16,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 # pytest-xdist processes for `make test`: each has its own test databases; a file runs in one.
 # The browser suite runs as a second pytest: Playwright's sync API leaves an event loop running in
-# its process, which the async tests after it cannot share. `make test` runs the two side by side
-# (the browser suite mostly waits on Chromium and its servers, the other mostly computes; their
-# databases have different names on the one embedded server) and prints the browser run's output
-# after the first run's.
+# its process, which the async tests after it cannot share.
 TEST_WORKERS ?= 3
 WORKERS ?= 4
 # Examples per route and browser for `make fuzz` (the test's own default, for CI, is 10).
@@ -57,12 +54,8 @@ dev: $(STAMP) ## run the app with auto-reload, an in-process worker and the dev 
 	@$(BIN)/python scripts/dev.py --host $(HOST) --port $(PORT)
 
 test: $(STAMP) browsers ## run unit, integration and browser tests (embedded PostgreSQL unless DATABASE_URL is set)
-	@mkdir -p .dev; \
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile e2e > .dev/e2e.log 2>&1 & browsers=$$!; \
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile tests app/auth/core/tests; unit=$$?; \
-	wait $$browsers; e2e=$$?; \
-	echo "--- browser suite (e2e/), run alongside:"; cat .dev/e2e.log; \
-	test $$unit -eq 0 && test $$e2e -eq 0
+	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile tests app/auth/core/tests
+	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile e2e
 
 test-unit: $(STAMP) ## run the tests without the browser suite
 	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile tests app/auth/core/tests
