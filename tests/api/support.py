@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.core.models import Membership, Organization, OrgRole
+from app.auth.core.models import Membership, Organization, OrgRole, WebhookDelivery
 from app.auth.core.orgs import ADMIN_ROLE_ID, MEMBER_ROLE_ID, OrgContext, create_org
 from app.auth.models import User
 from tests.support.accounts import Accounts
@@ -110,3 +111,15 @@ async def context_for(db: AsyncSession, org_id: UUID, user: User) -> OrgContext:
         session_max_age=org.session_max_age,
         domain_join=org.domain_join,
     )
+
+
+async def queued(db: AsyncSession) -> list[tuple[str, dict[str, Any]]]:
+    """The webhook deliveries queued so far, oldest first: (event type, the payload's `data`)."""
+    rows = (
+        await db.execute(
+            select(WebhookDelivery.event_type, WebhookDelivery.payload)
+            .execution_options(populate_existing=True)
+            .order_by(WebhookDelivery.created_at)
+        )
+    ).all()
+    return [(kind, payload["data"]) for kind, payload in rows]

@@ -4,7 +4,6 @@ invitation webhook events (a delivery queued for each, whether the change came f
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import pytest
 from litestar import Litestar
@@ -12,10 +11,10 @@ from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.webhooks import EVENTS, create_endpoint
-from app.auth.core.models import OrgInvitation, WebhookDelivery
+from app.auth.core.models import OrgInvitation
 from app.auth.core.orgs import ADMIN_ROLE_ID
 from app.auth.core.toolkit import security_of
-from tests.api.support import World, bearer, build_world, context_for, create_token, membership
+from tests.api.support import World, bearer, build_world, context_for, create_token, membership, queued
 from tests.support.accounts import Accounts
 from tests.support.mail import Mailbox
 from tests.support.web import WebClient
@@ -49,15 +48,6 @@ async def hooked(world: World, db: AsyncSession, app: Litestar) -> None:
         db, security_of(app), ctx, "http://127.0.0.1:9/hook", list(EVENTS), require_https=False
     )
     await db.commit()
-
-
-async def queued(db: AsyncSession) -> list[tuple[str, dict[str, Any]]]:
-    rows = (
-        await db.execute(
-            select(WebhookDelivery.event_type, WebhookDelivery.payload).order_by(WebhookDelivery.created_at)
-        )
-    ).all()
-    return [(kind, payload["data"]) for kind, payload in rows]
 
 
 # --- invitations

@@ -17,12 +17,12 @@ from app.api.webhooks import create_endpoint
 from app.asgi import create_app
 from app.auth.core.audit import AuditRecord
 from app.auth.core.clock import FrozenClock
-from app.auth.core.models import Organization, WebhookDelivery
+from app.auth.core.models import Organization
 from app.auth.core.security_events import SECURITY_EVENTS, classify
 from app.auth.core.toolkit import security_of
 from app.settings import Settings
 from tests.api.receiver import Receiver, add_endpoint, receiver_snippet
-from tests.api.support import World, build_world, context_for
+from tests.api.support import World, build_world, context_for, queued
 from tests.support.accounts import DEFAULT_PASSWORD, Accounts
 from tests.support.web import BASE_URL, WebClient
 
@@ -55,17 +55,6 @@ async def listen_everywhere(db: AsyncSession, app: Litestar, org_id: Any, owner:
         db, security_of(app), ctx, "http://127.0.0.1:9/hook", list(SECURITY_EVENTS), require_https=False
     )
     await db.commit()
-
-
-async def queued(db: AsyncSession) -> list[tuple[str, dict[str, Any]]]:
-    rows = (
-        await db.execute(
-            select(WebhookDelivery.event_type, WebhookDelivery.payload)
-            .execution_options(populate_existing=True)
-            .order_by(WebhookDelivery.created_at)
-        )
-    ).all()
-    return [(kind, payload["data"]) for kind, payload in rows]
 
 
 async def change_password(web: WebClient) -> None:
