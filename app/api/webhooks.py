@@ -21,7 +21,7 @@ from sqlalchemy import null, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.core.models import Membership, Organization, OrgRole, WebhookDelivery, WebhookEndpoint
-from app.auth.core.security_events import SECURITY_EVENTS, SecurityEvent
+from app.auth.core.security_events import SECURITY_EVENTS, SecurityEvent, may_receive
 from app.auth.core.webhooks import RETRY_SCHEDULE, check_url, new_secret, post_signed
 from app.auth.models import User
 from app.jobs import JOB_CIPHER_INFO_KEY, defer
@@ -141,18 +141,18 @@ async def announce_security(db: AsyncSession, event: SecurityEvent) -> int:
 
     A member's event goes to every such organization they belong to, an organization's event to
     that organization only; never to a deleted or suspended one. One statement finds them all.
-    (The core's audit writer calls this through the session's listener: `app.orgs.events`.)
+    (The core's audit writer calls this: `app.asgi` puts it in every session as the listener.)
     """
-    wanted = [event.type]
+    email = (
+        null() if event.about_org else select(User.email).where(User.id == event.user_id).scalar_subquery()
+    )
     query = (
-        select(WebhookEndpoint.id, Organization.id)
+        select(WebhookEndpoint.id, Organization.id, email)
         .join(Organization, Organization.id == WebhookEndpoint.org_id)
         .where(
-            Organization.security_events.contains(wanted),
-            Organization.deleted_at.is_(None),
-            Organization.suspended_at.is_(None),
+            may_receive(event),  # the core's rule: opted in, and the member's own organizations only
             WebhookEndpoint.enabled.is_(True),
-            WebhookEndpoint.events.contains(wanted),
+            WebhookEndpoint.events.contains([event.type]),
         )
     )
     data: dict[str, Any] = {
@@ -160,22 +160,13 @@ async def announce_security(db: AsyncSession, event: SecurityEvent) -> int:
         "actor_id": str(event.actor_id) if event.actor_id else None,
         "ip_address": event.ip_address,
     }
-    if event.about_org:
-        rows = (await db.execute(query.add_columns(null()).where(Organization.id == event.org_id))).all()
-    else:
-        rows = (
-            await db.execute(
-                query.add_columns(User.email)
-                .join(Membership, Membership.org_id == Organization.id)
-                .join(User, User.id == Membership.user_id)
-                .where(Membership.user_id == event.user_id)
-            )
-        ).all()
+    if not event.about_org:
         data = {"user_id": str(event.user_id), **data}
-    for endpoint_id, org_id, email in rows:
+    rows = (await db.execute(query)).all()
+    for endpoint_id, org_id, address in rows:
         body = {**data, "org_id": str(org_id)}
-        if email is not None:
-            body["email"] = email
+        if address is not None:
+            body["email"] = address
         await _queue(db, endpoint_id, event.type, body, event.occurred_at)
     return len(rows)
 

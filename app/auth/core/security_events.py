@@ -27,7 +27,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
 
+from sqlalchemy import and_, exists
+
+from app.auth.core.models import Membership, Organization
+
 if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from app.auth.core.audit import AuditRecord
@@ -41,6 +46,7 @@ __all__ = (
     "chosen_events",
     "classify",
     "forward",
+    "may_receive",
 )
 
 SECURITY_EVENTS: dict[str, str] = {
@@ -177,3 +183,20 @@ def chosen_events(names: Iterable[str]) -> list[str]:
     if unknown:
         raise ValueError(f"Unknown security event: {unknown[0]}.")
     return chosen
+
+
+def may_receive(event: SecurityEvent) -> ColumnElement[bool]:
+    """The condition on `Organization` for the organizations that may be told of `event`.
+
+    Only those whose policy opts into it, neither deleted nor suspended; for a member's event, only
+    those the member belongs to; for an organization's event, only that organization.
+    """
+    opted_in = and_(
+        Organization.security_events.contains([event.type]),
+        Organization.deleted_at.is_(None),
+        Organization.suspended_at.is_(None),
+    )
+    if event.about_org:
+        return and_(opted_in, Organization.id == event.org_id)
+    member = exists().where(Membership.org_id == Organization.id, Membership.user_id == event.user_id)
+    return and_(opted_in, member)
